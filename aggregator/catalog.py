@@ -1,0 +1,161 @@
+"""Course catalog: validation, storage, versions.
+
+A ``PUT`` stores the document as given and its chapters flattened into ``course_chapters``. The
+version moves only when something that changes progress moves (chapters, modules, weights,
+required flags, thresholds) — a title edit keeps it — and every version change asks for a
+recompute of the course's learners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from waymark.db import Conn
+from waymark.wire import Id
+
+Weight = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
+Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Title = Annotated[str, msgspec.Meta(max_length=512)]
+
+
+class CatalogChapter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    chapter_id: Id
+    title: Title = ""
+    weight: Weight = 1.0
+    required: bool = True
+    kind: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class CatalogModule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    module_id: Id
+    title: Title = ""
+    chapters: Annotated[list[CatalogChapter], msgspec.Meta(max_length=5000)]
+
+
+class CourseCatalog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    title: Title = ""
+    completion_threshold: Annotated[float, msgspec.Meta(gt=0, le=100)] = 100.0
+    passing_score: Pct = 70.0
+    modules: Annotated[list[CatalogModule], msgspec.Meta(max_length=1000)] = []
+
+
+class CatalogView(msgspec.Struct, kw_only=True):
+    """``GET /v1/courses/{course_id}``."""
+
+    course_id: str
+    version: int
+    updated_at: datetime
+    title: str
+    completion_threshold: float
+    passing_score: float
+    modules: list[CatalogModule]
+
+
+class CatalogError(ValueError):
+    code = "invalid_catalog"
+
+
+def validate(catalog: CourseCatalog) -> None:
+    seen: set[str] = set()
+    modules: set[str] = set()
+    for m in catalog.modules:
+        if m.module_id in modules:
+            raise CatalogError(f"module {m.module_id!r} appears twice")
+        modules.add(m.module_id)
+        for ch in m.chapters:
+            if ch.chapter_id in seen:
+                raise CatalogError(f"chapter {ch.chapter_id!r} appears twice")
+            seen.add(ch.chapter_id)
+
+
+def structure_hash(catalog: CourseCatalog) -> str:
+    """Hash of everything that changes progress (titles excluded)."""
+    shape = [
+        catalog.completion_threshold,
+        catalog.passing_score,
+        [
+            [m.module_id, [[c.chapter_id, c.weight, c.required] for c in m.chapters]]
+            for m in catalog.modules
+        ],
+    ]
+    return hashlib.sha256(msgspec.json.encode(shape)).hexdigest()
+
+
+async def store(
+    conn: Conn, course_id: str, catalog: CourseCatalog
+) -> tuple[int, bool]:
+    """Store a catalog; return (version, whether the version moved)."""
+    validate(catalog)
+    digest = structure_hash(catalog)
+    doc = msgspec.json.encode(catalog).decode()
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT version, structure_hash FROM courses WHERE course_id = $1 FOR UPDATE",
+            course_id,
+        )
+        if row is None:
+            version, moved = 1, True
+        else:
+            moved = row["structure_hash"] != digest
+            version = row["version"] + 1 if moved else row["version"]
+        await conn.execute(
+            """
+            INSERT INTO courses AS c (course_id, title, completion_threshold, passing_score,
+                                      version, structure_hash, doc, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now())
+            ON CONFLICT (course_id) DO UPDATE SET title = excluded.title,
+                completion_threshold = excluded.completion_threshold,
+                passing_score = excluded.passing_score, version = excluded.version,
+                structure_hash = excluded.structure_hash, doc = excluded.doc, updated_at = now()
+            """,
+            course_id, catalog.title, catalog.completion_threshold, catalog.passing_score,
+            version, digest, doc,
+        )
+        if moved:
+            rows = [
+                (course_id, ch.chapter_id, m.module_id, pos, ch.weight, ch.required, ch.kind)
+                for pos, (m, ch) in enumerate((m, ch) for m in catalog.modules for ch in m.chapters)
+            ]
+            await conn.execute("DELETE FROM course_chapters WHERE course_id = $1", course_id)
+            await conn.executemany(
+                "INSERT INTO course_chapters (course_id, chapter_id, module_id, position, weight,"
+                " required, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                rows,
+            )
+    return version, moved
+
+
+async def load(conn: Conn, course_id: str) -> CatalogView | None:
+    row = await conn.fetchrow(
+        "SELECT version, updated_at, doc::text AS doc FROM courses WHERE course_id = $1", course_id
+    )
+    if row is None:
+        return None
+    cat = msgspec.json.decode(row["doc"], type=CourseCatalog)
+    return CatalogView(
+        course_id=course_id,
+        version=row["version"],
+        updated_at=row["updated_at"],
+        title=cat.title,
+        completion_threshold=cat.completion_threshold,
+        passing_score=cat.passing_score,
+        modules=cat.modules,
+    )
+
+
+async def learner_pairs(
+    conn: Conn, course_id: str, after_user: str, limit: int
+) -> list[str]:
+    """Users with progress in ``course_id`` after ``after_user`` (keyset pagination)."""
+    rows = await conn.fetch(
+        "SELECT user_id FROM course_progress WHERE course_id = $1 AND user_id > $2"
+        " ORDER BY user_id LIMIT $3",
+        course_id,
+        after_user,
+        limit,
+    )
+    return [r["user_id"] for r in rows]

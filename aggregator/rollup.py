@@ -1,0 +1,95 @@
+"""Course rollups: one set-based statement recomputes the course progress of many (user, course).
+
+SPEC §6: percent = 100 * Σ weight of completed required chapters / Σ weight of required chapters
+(2 decimals, NULL while the course has no catalog); avg_progress is the mean chapter progress over
+catalog chapters (0 for unseen); time and activity cover every chapter, in the catalog or not.
+Course-level merge state (reset, enrollment, views) is written by the batch apply and only read
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from waymark.db import Conn
+
+RECOMPUTE_SQL = """
+WITH pairs AS (
+    SELECT DISTINCT user_id, course_id
+    FROM unnest($1::text[], $2::text[]) AS p(user_id, course_id)
+),
+catalog AS (
+    SELECT p.user_id, p.course_id,
+           bool_or(c.course_id IS NOT NULL) AS has_catalog,
+           coalesce(sum(cc.weight) FILTER (WHERE cc.required), 0) AS req_weight,
+           coalesce(sum(cc.weight) FILTER (WHERE cc.required AND cp.completed), 0) AS done_weight,
+           count(*) FILTER (WHERE cc.required AND cp.completed) AS completed_chapters,
+           count(cc.chapter_id) FILTER (WHERE cc.required) AS total_chapters,
+           coalesce(avg(coalesce(cp.progress, 0)) FILTER (WHERE cc.chapter_id IS NOT NULL), 0)
+               AS avg_progress,
+           max(cp.completed_at) FILTER (WHERE cc.required AND cp.completed) AS last_required_done
+    FROM pairs p
+    LEFT JOIN courses c ON c.course_id = p.course_id
+    LEFT JOIN course_chapters cc ON cc.course_id = p.course_id
+    LEFT JOIN chapter_progress cp
+           ON cp.user_id = p.user_id AND cp.course_id = p.course_id
+          AND cp.chapter_id = cc.chapter_id
+    GROUP BY p.user_id, p.course_id
+),
+activity AS (
+    SELECT p.user_id, p.course_id,
+           coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
+           min(cp.first_activity_at) AS started_at,
+           max(cp.last_activity_at) AS last_activity_at
+    FROM pairs p
+    LEFT JOIN chapter_progress cp ON cp.user_id = p.user_id AND cp.course_id = p.course_id
+    GROUP BY p.user_id, p.course_id
+),
+rolled AS (
+    SELECT k.user_id, k.course_id,
+           CASE WHEN NOT k.has_catalog THEN NULL
+                WHEN k.req_weight > 0 THEN round((100 * k.done_weight / k.req_weight)::numeric, 2)
+                ELSE 0 END AS percent,
+           k.completed_chapters, k.total_chapters, k.avg_progress, k.last_required_done,
+           a.time_spent_ms, a.started_at, a.last_activity_at
+    FROM catalog k JOIN activity a USING (user_id, course_id)
+)
+INSERT INTO course_progress AS t (
+    user_id, course_id, percent_complete, completed_chapters, total_chapters, avg_progress,
+    time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at, status, updated_at
+)
+SELECT r.user_id, r.course_id, r.percent, r.completed_chapters, r.total_chapters,
+       round(r.avg_progress::numeric, 2)::float8, r.time_spent_ms, r.started_at,
+       r.last_activity_at, r.last_activity_at,
+       CASE WHEN r.percent = 100 THEN r.last_required_done END,
+       CASE WHEN r.percent = 100 THEN 'completed'
+            WHEN r.started_at IS NOT NULL THEN 'in_progress'
+            ELSE 'not_started' END,
+       now()
+FROM rolled r
+ORDER BY r.user_id, r.course_id
+ON CONFLICT (user_id, course_id) DO UPDATE SET
+    percent_complete = excluded.percent_complete,
+    completed_chapters = excluded.completed_chapters,
+    total_chapters = excluded.total_chapters,
+    avg_progress = excluded.avg_progress,
+    time_spent_ms = excluded.time_spent_ms,
+    started_at = excluded.started_at,
+    last_activity_at = excluded.last_activity_at,
+    last_accessed_at = greatest(excluded.last_activity_at, t.seen_at),
+    completed_at = excluded.completed_at,
+    status = excluded.status,
+    updated_at = now()
+"""
+
+
+async def recompute_courses(
+    conn: Conn, pairs: Sequence[tuple[str, str]]
+) -> None:
+    """Recompute the rollup of every given (user, course) in one statement."""
+    if not pairs:
+        return
+    ordered = sorted(set(pairs))
+    await conn.execute(
+        RECOMPUTE_SQL, [u for u, _ in ordered], [c for _, c in ordered]
+    )

@@ -1,0 +1,152 @@
+"""The HTTP application factory and the ``serve`` entry point.
+
+Resources are created in ``cleanup_ctx`` in dependency order and closed in reverse; nothing is
+created at import time. Shutdown (SIGTERM/SIGINT) stops accepting, lets in-flight requests
+finish (``shutdown_timeout``), then closes the pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from arq.connections import RedisSettings, create_pool
+from redis.asyncio import Redis
+
+from ingest import handlers, ops
+from ingest.auth import KeyRing
+from ingest.context import (
+    BUFFER,
+    KEYS,
+    METRICS,
+    POOL,
+    PRESSURE,
+    QUEUE,
+    REDIS,
+    RULES,
+    SERVICE,
+    SETTINGS,
+)
+from ingest.errors import Handler, error_middleware
+from ingest.metrics import IngestMetrics
+from ingest.rules import CourseRulesCache
+from ingest.service import Backpressure, IngestService
+from waymark.buffer import MergeBuffer
+from waymark.db import create_pool as create_pg_pool
+from waymark.settings import Settings
+
+log = structlog.get_logger()
+PRESSURE_SAMPLE_S = 0.25
+
+
+def redis_client(settings: Settings) -> Redis:
+    """A client that fails fast: an unreachable Redis is a 503 within about a second."""
+    assert settings.redis_url is not None
+    client: Redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=10,
+        max_connections=256,
+    )
+    return client
+
+
+def make_buffer(redis: Redis, settings: Settings) -> MergeBuffer:
+    return MergeBuffer(
+        redis,
+        shards=settings.shards,
+        merge_window_ms=settings.merge_window_ms,
+        dedup_window_s=settings.dedup_window_s,
+        lease_s=settings.lease_s,
+    )
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None and settings.database_url is not None
+    app[REDIS] = redis = redis_client(settings)
+    app[POOL] = pool = await create_pg_pool(settings.database_url)
+    app[QUEUE] = queue = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    app[BUFFER] = buffer = make_buffer(redis, settings)
+    app[RULES] = rules = CourseRulesCache(pool, settings.catalog_cache_s)
+    app[PRESSURE] = pressure = Backpressure(settings.high_water_keys)
+    app[SERVICE] = IngestService(settings, buffer, rules, app[METRICS], pressure)
+    sampler = asyncio.create_task(_sample_pressure(app))
+    try:
+        yield
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        await queue.aclose()
+        await pool.close()
+        await redis.aclose()
+
+
+async def _sample_pressure(app: web.Application) -> None:
+    """Keep the pending-key count fresh so the high-water check costs nothing per request."""
+    buffer, pressure, gauge = app[BUFFER], app[PRESSURE], app[METRICS].pending_keys
+    while True:
+        try:
+            pressure.pending_keys = await buffer.pending_keys()
+            gauge.set(pressure.pending_keys)
+        except Exception as e:  # Redis down: writes will answer 503 on their own
+            log.debug("pressure_sample_failed", error=type(e).__name__)
+        await asyncio.sleep(PRESSURE_SAMPLE_S)
+
+
+@web.middleware
+async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path != "/v1/events":
+        return await handler(request)
+    start = time.perf_counter()
+    response = await handler(request)
+    m = request.app[METRICS]
+    m.request_seconds.observe(time.perf_counter() - start)
+    m.requests.labels(str(response.status)).inc()
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[ingest_metrics, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[KEYS] = KeyRing(settings.api_keys)
+    app[METRICS] = IngestMetrics.create()
+    app.cleanup_ctx.append(_resources)
+    app.router.add_post("/v1/events", handlers.post_events)
+    app.router.add_get(
+        "/v1/users/{user_id}/courses/{course_id}", handlers.get_course_progress
+    )
+    app.router.add_put("/v1/courses/{course_id}", handlers.put_course)
+    app.router.add_get("/v1/courses/{course_id}", handlers.get_course)
+    app.router.add_get("/health", ops.health)
+    app.router.add_get("/ready", ops.ready)
+    app.router.add_get("/metrics", ops.metrics)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    try:
+        import uvloop
+    except ImportError:  # optional speed-up; the standard loop works the same
+        uvloop = None  # type: ignore[assignment]
+    if uvloop is not None:
+        uvloop.install()
+    log.info("http_listening", url=f"http://{settings.http_host}:{settings.http_port}")
+    web.run_app(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10.0,
+    )

@@ -1,0 +1,26 @@
+"""Typed application keys: the resources one app owns (created in ``cleanup_ctx``)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from ingest.auth import KeyRing
+from ingest.metrics import IngestMetrics
+from ingest.rules import CourseRulesCache
+from ingest.service import Backpressure, IngestService
+from waymark.buffer import MergeBuffer
+from waymark.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+KEYS = web.AppKey("keys", KeyRing)
+METRICS = web.AppKey("metrics", IngestMetrics)
+REDIS = web.AppKey("redis", Redis)
+POOL = web.AppKey("pool", asyncpg.Pool)
+QUEUE = web.AppKey("queue", ArqRedis)
+BUFFER = web.AppKey("buffer", MergeBuffer)
+RULES = web.AppKey("rules", CourseRulesCache)
+PRESSURE = web.AppKey("pressure", Backpressure)
+SERVICE = web.AppKey("service", IngestService)

@@ -1,0 +1,64 @@
+"""HTTP handlers: decode, call a service, encode. No business rules here."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from aggregator import catalog, read
+from ingest.body import body_format, decode_as, read_body
+from ingest.context import KEYS, POOL, QUEUE, RULES, SERVICE, SETTINGS
+from ingest.errors import BadRequest, NotFound
+
+_json = msgspec.json.Encoder()
+
+
+def json_response(obj: object, status: int = 200) -> web.Response:
+    return web.Response(body=_json.encode(obj), status=status, content_type="application/json")
+
+
+async def post_events(request: web.Request) -> web.Response:
+    app = request.app
+    app[KEYS].require(request, "ingest")
+    fmt = body_format(request)
+    body = await read_body(request, app[SETTINGS].max_body_bytes)
+    result = await app[SERVICE].ingest(fmt, body)
+    return json_response(result, status=202)
+
+
+async def get_course_progress(request: web.Request) -> web.Response:
+    request.app[KEYS].require(request, "read")
+    user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
+    async with request.app[POOL].acquire() as conn:
+        view = await read.course_progress(conn, user_id, course_id)
+    if view is None:
+        raise NotFound(f"no progress for user {user_id!r} in course {course_id!r}")
+    return json_response(view)
+
+
+async def put_course(request: web.Request) -> web.Response:
+    app = request.app
+    app[KEYS].require(request, "admin")
+    course_id = request.match_info["course_id"]
+    body = await read_body(request, app[SETTINGS].max_body_bytes)
+    doc = decode_as("json", body, catalog.CourseCatalog)
+    try:
+        async with app[POOL].acquire() as conn:
+            version, moved = await catalog.store(conn, course_id, doc)
+            view = await catalog.load(conn, course_id)
+    except catalog.CatalogError as e:
+        raise BadRequest(str(e), code=e.code) from None
+    app[RULES].forget(course_id)
+    if moved:
+        await app[QUEUE].enqueue_job("recompute_course", course_id, version)
+    return json_response(view)
+
+
+async def get_course(request: web.Request) -> web.Response:
+    request.app[KEYS].require(request, "read")
+    course_id = request.match_info["course_id"]
+    async with request.app[POOL].acquire() as conn:
+        view = await catalog.load(conn, course_id)
+    if view is None:
+        raise NotFound(f"no catalog for course {course_id!r}")
+    return json_response(view)

@@ -1,0 +1,173 @@
+"""From a decoded batch to buffer writes: per-event validation, clock skew, merge ops. Pure.
+
+Each raw event is decoded on its own so one bad event is rejected by index and never fails the
+batch. Valid events become ops on the merge buffer: chapter events go to their chapter's key,
+course-level events to the course key; a passing quiz attempt with a ``chapter_id`` also
+completes its chapter. Whether a ``chapter_progress`` completes its chapter and whether a quiz
+attempt passes are decided here, against the course's catalog rules at the time of ingest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from waymark.buffer import QuizRecord, ShardWrite, keyid
+from waymark.model import COMPLETING, PROGRESS, UNCOMPLETE
+from waymark.wire import (
+    ChapterCompleted,
+    ChapterProgress,
+    ChapterUncompleted,
+    CourseReset,
+    CourseViewed,
+    Enrollment,
+    Event,
+    QuizAttempt,
+    Rejection,
+    to_epoch_ms,
+)
+
+MAX_PAST_MS = 90 * 86400 * 1000
+MAX_FUTURE_MS = 5 * 60 * 1000
+ID_FIELDS = frozenset(
+    {"user_id", "course_id", "chapter_id", "quiz_id", "attempt_id", "module_id", "question_id"}
+)
+
+_event_decoders: dict[str, Callable[[bytes], Event]] = {
+    "json": msgspec.json.Decoder(Event).decode,
+    "msgpack": msgspec.msgpack.Decoder(Event).decode,
+}
+_quiz_json = msgspec.json.Encoder().encode
+_PATH = re.compile(r"at `\$(?:\.(\w+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRules:
+    completion_threshold: float = 100.0
+    passing_score: float = 70.0
+
+
+DEFAULT_RULES = CourseRules()
+
+
+@dataclass
+class Prepared:
+    writes: dict[int, ShardWrite] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    valid: int = 0
+
+
+def rejection_code(message: str) -> str:
+    """A stable code for a msgspec validation message."""
+    m = _PATH.search(message)
+    path = m.group(1) if m else None
+    if "unknown field" in message:
+        return "unknown_field"
+    if "missing required field" in message:
+        return "missing_field"
+    if "Invalid value" in message and path in (None, "type"):
+        return "unknown_type"
+    if path in ID_FIELDS or path == "id":
+        return "invalid_id"
+    return "invalid_value"
+
+
+def decode_events(
+    fmt: str, raw_events: list[msgspec.Raw], max_event_bytes: int
+) -> tuple[list[tuple[int, Event]], list[Rejection]]:
+    decode = _event_decoders[fmt]
+    good: list[tuple[int, Event]] = []
+    bad: list[Rejection] = []
+    for i, raw in enumerate(raw_events):
+        if len(raw) > max_event_bytes:
+            msg = f"event is {len(raw)} bytes, the limit is {max_event_bytes}"
+            bad.append(Rejection(index=i, code="event_too_large", message=msg))
+            continue
+        try:
+            good.append((i, decode(raw)))
+        except msgspec.ValidationError as e:
+            bad.append(Rejection(index=i, code=rejection_code(str(e)), message=str(e)))
+        except msgspec.DecodeError as e:
+            bad.append(Rejection(index=i, code="malformed_event", message=str(e)))
+    return good, bad
+
+
+def prepare(
+    events: list[tuple[int, Event]],
+    *,
+    now_ms: int,
+    skew_ms: int,
+    rules: Mapping[str, CourseRules],
+    shard_of: Callable[[str], int],
+) -> Prepared:
+    """Turn decoded events into per-shard buffer writes; reject those out of range."""
+    out = Prepared()
+    for index, ev in events:
+        ts = to_epoch_ms(ev.ts) + skew_ms
+        if not now_ms - MAX_PAST_MS <= ts <= now_ms + MAX_FUTURE_MS:
+            out.rejected.append(
+                Rejection(
+                    index=index,
+                    code="ts_out_of_range",
+                    message="ts (after clock-skew correction) must lie within the last 90 days"
+                    " and at most 5 minutes ahead of the server",
+                )
+            )
+            continue
+        shard = shard_of(ev.user_id)
+        w = out.writes.get(shard)
+        if w is None:
+            w = out.writes[shard] = ShardWrite()
+        n = w.add_event(index, ev.id, ev.source_id, ev.seq)
+        _add_ops(w, n, ev, ts, rules.get(ev.course_id, DEFAULT_RULES))
+        out.valid += 1
+    return out
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _add_ops(w: ShardWrite, n: int, ev: Event, ts: int, rules: CourseRules) -> None:
+    course_key = keyid(ev.user_id, ev.course_id)
+    match ev:
+        case ChapterProgress():
+            done = ev.progress >= rules.completion_threshold
+            pos = -1.0 if ev.position_s is None else ev.position_s
+            kind = COMPLETING if done else PROGRESS
+            tail = (ts, ev.id, kind, ev.progress, _ms(ev.time_spent_s), pos)
+            w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), done, tail)
+        case ChapterCompleted():
+            tail = (ts, ev.id, COMPLETING, -1.0, _ms(ev.time_spent_s), -1.0)
+            w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
+        case ChapterUncompleted():
+            tail = (ts, ev.id, UNCOMPLETE, -1.0, 0, -1.0)
+            w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
+        case QuizAttempt():
+            passed = ev.passed
+            if passed is None:
+                passed = 100 * ev.score / ev.max_score >= rules.passing_score
+            record = QuizRecord(
+                quiz_id=ev.quiz_id,
+                attempt_id=ev.attempt_id,
+                chapter_id=ev.chapter_id,
+                ts=ts,
+                score=ev.score,
+                max_score=ev.max_score,
+                passed=passed,
+                duration_s=ev.duration_s,
+                responses=msgspec.to_builtins(ev.responses),
+            )
+            w.course_op(n, course_key, True, "Q", ts, ev.id, _quiz_json(record).decode())
+            if passed and ev.chapter_id is not None:
+                tail = (ts, ev.id, COMPLETING, -1.0, 0, -1.0)
+                w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
+        case Enrollment():
+            w.course_op(n, course_key, True, "E", ts, ev.id, ev.status)
+        case CourseReset():
+            w.course_op(n, course_key, True, "R", ts, ev.id, "")
+        case CourseViewed():
+            w.course_op(n, course_key, False, "V", ts, ev.id, ev.chapter_id or "")

@@ -1,0 +1,208 @@
+"""The Redis merge buffer: deduplicates events and merges them per (user, course, chapter).
+
+Layout (every key of one shard shares the hash tag ``{wm.N}``, so each script touches one slot):
+
+- ``wm:{wm.N}:buf``   hash, keyid → msgpack entry (chapter or course state, see ``model``)
+- ``wm:{wm.N}:due``   zset, keyid → epoch ms at which the key is due for flushing
+- ``wm:{wm.N}:ids:B`` set of event ids seen in dedup bucket B (expires after the window)
+- ``wm:{wm.N}:sm:S`` / ``sr:S`` highest seq and ring of recent seqs of source S
+- ``wm:{wm.N}:leases`` zset, batch id → lease expiry ms; ``inflight`` hash holds leased batches
+
+A keyid is ``user|course|chapter`` (``user|course|`` for course-level state); ``|`` cannot occur
+in an id, so two different triples never share a keyid. A drained batch stays in ``inflight``
+until its PostgreSQL transaction has committed and it is acknowledged; an expired lease makes it
+re-deliverable with the same batch id.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from waymark.model import TAIL_LIMIT, TailEvent
+
+SOURCE_RING = 1024
+"""How many recent seqs per source are remembered individually (128 bytes of bitmap)."""
+DEDUP_BUCKETS_PER_WINDOW = 4
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def _load(name: str) -> str:
+    return resources.files("waymark").joinpath("lua", name).read_text()
+
+
+def keyid(user_id: str, course_id: str, chapter_id: str = "") -> str:
+    return f"{user_id}|{course_id}|{chapter_id}"
+
+
+def split_keyid(kid: str) -> tuple[str, str, str]:
+    user_id, course_id, chapter_id = kid.split("|")
+    return user_id, course_id, chapter_id
+
+
+@dataclass
+class ShardWrite:
+    """The part of one request that goes to one shard: events to dedup and the ops they imply."""
+
+    events: list[list[Any]] = field(default_factory=list)
+    ops: list[list[Any]] = field(default_factory=list)
+    sources: dict[str, int] = field(default_factory=dict)
+    indexes: list[int] = field(default_factory=list)
+    """Position in the request of each event of this shard."""
+
+    def add_event(self, index: int, event_id: str, source_id: str | None, seq: int | None) -> int:
+        slot = 0
+        if source_id is not None and seq is not None:
+            slot = self.sources.setdefault(source_id, len(self.sources) + 1)
+        self.events.append([event_id, slot, seq or 0])
+        self.indexes.append(index)
+        return len(self.events)
+
+    def chapter_op(self, ev: int, kid: str, urgent: bool, tail_event: TailEvent) -> None:
+        self.ops.append([ev, kid, "c", int(urgent), list(tail_event)])
+
+    def course_op(
+        self, ev: int, kid: str, urgent: bool, sub: str, ts: int, event_id: str, extra: str
+    ) -> None:
+        self.ops.append([ev, kid, "k", int(urgent), [sub, ts, event_id, extra]])
+
+
+class QuizRecord(msgspec.Struct, array_like=True):
+    """A quiz attempt as kept in a course entry of the buffer (JSON, array-like)."""
+
+    quiz_id: str
+    attempt_id: str
+    chapter_id: str | None
+    ts: int
+    score: float
+    max_score: float
+    passed: bool
+    duration_s: float | None
+    responses: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DrainedBatch:
+    shard: int
+    batch_id: str
+    entries: list[tuple[str, bytes]]
+    redelivered: bool = False
+
+
+class MergeBuffer:
+    """Typed access to the buffer's scripts; one instance per process, shared by its tasks."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        shards: int,
+        merge_window_ms: int,
+        dedup_window_s: int,
+        lease_s: int,
+        source_ttl_s: int = 91 * 86400,
+    ) -> None:
+        self.redis = redis
+        self.shards = shards
+        self.merge_window_ms = merge_window_ms
+        self.dedup_window_s = dedup_window_s
+        self.lease_ms = lease_s * 1000
+        self.source_ttl_s = source_ttl_s
+        self.bucket_s = max(1, dedup_window_s // DEDUP_BUCKETS_PER_WINDOW)
+        self.n_buckets = -(-dedup_window_s // self.bucket_s) + 1
+        self._merge = redis.register_script(_load("merge.lua"))
+        self._drain = redis.register_script(_load("drain.lua"))
+        self._reclaim = redis.register_script(_load("reclaim.lua"))
+        self._ack = redis.register_script(_load("ack.lua"))
+
+    def shard_of(self, user_id: str) -> int:
+        return zlib.crc32(user_id.encode()) % self.shards
+
+    @staticmethod
+    def key(shard: int, name: str) -> str:
+        return f"wm:{{wm.{shard}}}:{name}"
+
+    async def write(self, writes: dict[int, ShardWrite]) -> dict[int, str]:
+        """Merge a request's events; one round trip, all shards in one MULTI/EXEC."""
+        bucket = int(time.time()) // self.bucket_s
+        async with self.redis.pipeline(transaction=True) as pipe:
+            order = sorted(writes)
+            for shard in order:
+                w = writes[shard]
+                keys = [self.key(shard, "buf"), self.key(shard, "due")]
+                keys += [self.key(shard, f"ids:{bucket - i}") for i in range(self.n_buckets)]
+                for source in w.sources:  # insertion order == slot order
+                    keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]
+                args: list[bytes | int] = [
+                    _encode([w.events, w.ops]),
+                    self.merge_window_ms,
+                    self.dedup_window_s + self.bucket_s,
+                    self.source_ttl_s,
+                    self.n_buckets,
+                    SOURCE_RING,
+                    TAIL_LIMIT,
+                ]
+                await self._merge(keys=keys, args=args, client=pipe)
+            results = await pipe.execute()
+        return {shard: res.decode() for shard, res in zip(order, results, strict=True)}
+
+    def _lease_keys(self, shard: int) -> list[str]:
+        return [self.key(shard, "leases"), self.key(shard, "inflight")]
+
+    async def drain(self, shard: int, limit: int) -> DrainedBatch | None:
+        """Lease up to ``limit`` due keys of ``shard`` as a new batch."""
+        batch_id = f"{shard}-{uuid.uuid4().hex}"
+        keys = [self.key(shard, "buf"), self.key(shard, "due"), *self._lease_keys(shard)]
+        res = await self._drain(keys=keys, args=[limit, self.lease_ms, batch_id])
+        if res is None:
+            return None
+        kids, vals = res
+        entries = [(k.decode(), v) for k, v in zip(kids, vals, strict=True)]
+        return DrainedBatch(shard, batch_id, entries)
+
+    async def reclaim(self, shard: int) -> DrainedBatch | None:
+        """Re-lease one batch of ``shard`` whose lease has expired."""
+        res = await self._reclaim(keys=self._lease_keys(shard), args=[self.lease_ms])
+        if res is None:
+            return None
+        bid, kids, vals = res
+        entries = [(k.decode(), v) for k, v in zip(kids, vals, strict=True)]
+        return DrainedBatch(shard, bid.decode(), entries, redelivered=True)
+
+    async def ack(self, batch: DrainedBatch) -> None:
+        await self._ack(keys=self._lease_keys(batch.shard), args=[batch.batch_id])
+
+    async def shards_with_work(self) -> list[int]:
+        """Shards holding a due key or an expired lease (one pipelined round trip)."""
+        now = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(self.shards):
+                pipe.zrangebyscore(self.key(shard, "due"), "-inf", now, start=0, num=1)
+                pipe.zrangebyscore(self.key(shard, "leases"), "-inf", now, start=0, num=1)
+            res = await pipe.execute()
+        return [s for s in range(self.shards) if res[2 * s] or res[2 * s + 1]]
+
+    async def pending_keys(self) -> int:
+        """Keys waiting in the buffer, all shards."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(self.shards):
+                pipe.zcard(self.key(shard, "due"))
+            res = await pipe.execute()
+        return int(sum(res))
+
+    async def inflight_batches(self) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(self.shards):
+                pipe.zcard(self.key(shard, "leases"))
+            res = await pipe.execute()
+        return int(sum(res))
+
+

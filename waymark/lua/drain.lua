@@ -1,0 +1,20 @@
+-- Take up to ARGV[1] due keys of one shard into a leased batch, atomically.
+-- KEYS[1] buf, KEYS[2] due, KEYS[3] leases zset (batch id -> lease expiry ms),
+-- KEYS[4] inflight hash (batch id -> keyids joined by "\n"; batch id|keyid -> entry).
+-- ARGV: limit, lease ms, new batch id. Returns {keyids, entries} or nil.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+if #keys == 0 then return nil end
+local vals = redis.call('HMGET', KEYS[1], unpack(keys))
+redis.call('HDEL', KEYS[1], unpack(keys))
+redis.call('ZREM', KEYS[2], unpack(keys))
+local bid = ARGV[3]
+local fields = {bid, table.concat(keys, '\n')}
+for i = 1, #keys do
+  fields[#fields + 1] = bid .. '|' .. keys[i]
+  fields[#fields + 1] = vals[i]
+end
+redis.call('HSET', KEYS[4], unpack(fields))
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), bid)
+return {keys, vals}

@@ -1,0 +1,240 @@
+"""Apply one drained buffer batch to PostgreSQL in one transaction, exactly once in effect.
+
+Order inside the transaction (also the lock order, keys sorted, so concurrent batches never
+deadlock): ledger row for the batch id (a re-delivered batch stops here), course rows (created
+if missing, locked, course-level state merged), chapter rows (created if missing, locked, merged
+in Python with ``waymark.model``, trimmed by the course's reset), quiz attempts (by attempt_id),
+then the course rollups of every affected (user, course).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from aggregator.rollup import recompute_courses
+from waymark.buffer import DrainedBatch, QuizRecord, split_keyid
+from waymark.db import Conn
+from waymark.model import (
+    NONE_TS,
+    ChapterState,
+    CourseState,
+    merge_chapter,
+    merge_course,
+    summarize_chapter,
+    trim_chapter,
+)
+
+Pair = tuple[str, str]
+ChapterKey = tuple[str, str, str]
+
+_decode = msgspec.msgpack.decode
+_encode = msgspec.msgpack.Encoder().encode
+
+
+_decode_quiz = msgspec.json.Decoder(QuizRecord).decode
+
+
+def ms_to_dt(ms: int | None) -> datetime | None:
+    if ms is None or ms == NONE_TS:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass
+class DecodedBatch:
+    chapters: dict[ChapterKey, ChapterState] = field(default_factory=dict)
+    courses: dict[Pair, CourseState] = field(default_factory=dict)
+    quizzes: list[tuple[str, str, str, QuizRecord]] = field(default_factory=list)
+
+    @property
+    def pairs(self) -> set[Pair]:
+        return {(u, c) for u, c, _ in self.chapters} | set(self.courses)
+
+
+def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
+    out = DecodedBatch()
+    for kid, raw in entries:
+        user_id, course_id, chapter_id = split_keyid(kid)
+        wire = _decode(raw)
+        if chapter_id:
+            out.chapters[(user_id, course_id, chapter_id)] = ChapterState.from_wire(wire)
+        else:
+            out.courses[(user_id, course_id)] = CourseState.from_wire(wire[0])
+            for event_id, blob in wire[1]:
+                out.quizzes.append((event_id, user_id, course_id, _decode_quiz(blob)))
+    return out
+
+
+_LOCK_COURSES = """
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
+SELECT cp.user_id, cp.course_id, cp.state FROM course_progress cp JOIN k USING (user_id, course_id)
+ORDER BY cp.user_id, cp.course_id FOR UPDATE OF cp
+"""
+_INSERT_COURSES = """
+INSERT INTO course_progress (user_id, course_id)
+SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING
+"""
+_UPDATE_COURSES = """
+UPDATE course_progress t SET state = u.state, reset_at = u.reset_at,
+    enrollment_status = u.status, enrollment_at = u.enrolled_at,
+    last_viewed_chapter = u.view_chapter, seen_at = u.seen_at, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::text[],
+            $6::timestamptz[], $7::text[], $8::timestamptz[])
+     AS u(user_id, course_id, state, reset_at, status, enrolled_at, view_chapter, seen_at)
+WHERE t.user_id = u.user_id AND t.course_id = u.course_id
+"""
+_INSERT_CHAPTERS = """
+INSERT INTO chapter_progress (user_id, course_id, chapter_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING
+"""
+_LOCK_CHAPTERS = """
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           AS k(user_id, course_id, chapter_id))
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state
+FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
+ORDER BY 1, 2, 3 FOR UPDATE OF cp
+"""
+_LOCK_RESET_CHAPTERS = """
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state
+FROM chapter_progress cp JOIN k USING (user_id, course_id)
+ORDER BY 1, 2, 3 FOR UPDATE OF cp
+"""
+_UPDATE_CHAPTERS = """
+UPDATE chapter_progress t SET progress = u.progress, completed = u.completed,
+    completed_at = u.completed_at, position_s = u.position_s, time_spent_ms = u.time_ms,
+    first_activity_at = u.first_at, last_activity_at = u.last_at, state = u.state,
+    updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::timestamptz[],
+            $7::float8[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::bytea[])
+     AS u(user_id, course_id, chapter_id, progress, completed, completed_at, position_s,
+          time_ms, first_at, last_at, state)
+WHERE t.user_id = u.user_id AND t.course_id = u.course_id AND t.chapter_id = u.chapter_id
+"""
+_INSERT_QUIZZES = """
+INSERT INTO quiz_attempts (attempt_id, event_id, user_id, course_id, quiz_id, chapter_id, ts,
+                           score, max_score, passed, duration_s, responses)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::float8[], $9::float8[], $10::bool[], $11::float8[],
+                     $12::jsonb[])
+ORDER BY 1 ON CONFLICT (attempt_id) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    applied: bool
+    chapters: int = 0
+    courses: int = 0
+
+
+def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
+    return [[r[i] for r in rows] for i in range(n)]
+
+
+async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
+    """Apply ``batch`` in one transaction; a batch id seen before applies nothing."""
+    data = decode_batch(batch.entries)
+    async with conn.transaction():
+        fresh = await conn.fetchval(
+            "INSERT INTO applied_batches (batch_id, keys) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            batch.batch_id,
+            len(batch.entries),
+        )
+        if not fresh:
+            return ApplyResult(applied=False)
+        pairs = sorted(data.pairs)
+        resets = await _apply_courses(conn, pairs, data.courses)
+        await _apply_chapters(conn, data.chapters, resets)
+        await _insert_quizzes(conn, data.quizzes)
+        await recompute_courses(conn, pairs)
+    return ApplyResult(applied=True, chapters=len(data.chapters), courses=len(pairs))
+
+
+async def _apply_courses(
+    conn: Conn, pairs: list[Pair], incoming: dict[Pair, CourseState]
+) -> dict[Pair, tuple[int, bool]]:
+    """Merge course-level state; return per pair (reset ts, whether the reset moved)."""
+    users, courses = [u for u, _ in pairs], [c for _, c in pairs]
+    await conn.execute(_INSERT_COURSES, users, courses)
+    stored = {
+        (r["user_id"], r["course_id"]): CourseState.from_wire(_decode(r["state"]))
+        for r in await conn.fetch(_LOCK_COURSES, users, courses)
+        if r["state"] is not None
+    }
+    resets: dict[Pair, tuple[int, bool]] = {}
+    rows = []
+    for pair in pairs:
+        old = stored.get(pair, CourseState())
+        new = incoming.get(pair)
+        if new is None:
+            resets[pair] = (old.reset_ts, False)
+            continue
+        merged = merge_course(old, new)
+        resets[pair] = (merged.reset_ts, merged.reset_ts != old.reset_ts)
+        rows.append((
+            pair[0], pair[1], _encode(merged.to_wire()), ms_to_dt(merged.reset_ts),
+            merged.enroll_status or None, ms_to_dt(merged.enroll_ts),
+            merged.view_chapter or None, ms_to_dt(merged.seen_ts),
+        ))
+    if rows:
+        await conn.execute(_UPDATE_COURSES, *_columns(rows, 8))
+    return resets
+
+
+async def _apply_chapters(
+    conn: Conn,
+    incoming: dict[ChapterKey, ChapterState],
+    resets: dict[Pair, tuple[int, bool]],
+) -> None:
+    keys = sorted(incoming)
+    cols = _columns(keys, 3) if keys else [[], [], []]
+    stored: dict[ChapterKey, ChapterState] = {}
+    if keys:
+        await conn.execute(_INSERT_CHAPTERS, *cols)
+        for r in await conn.fetch(_LOCK_CHAPTERS, *cols):
+            if r["state"] is not None:
+                stored[(r[0], r[1], r[2])] = ChapterState.from_wire(_decode(r["state"]))
+    moved = sorted(p for p, (_, changed) in resets.items() if changed)
+    if moved:
+        rows = await conn.fetch(_LOCK_RESET_CHAPTERS, *_columns(moved, 2))
+        for r in rows:
+            key = (r[0], r[1], r[2])
+            if key not in stored and r["state"] is not None:
+                stored[key] = ChapterState.from_wire(_decode(r["state"]))
+    out = []
+    for key in sorted(set(keys) | set(stored)):
+        reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
+        state = stored.get(key, ChapterState())
+        if key in incoming:
+            state = merge_chapter(state, incoming[key])
+        state = trim_chapter(state, reset_ts)
+        s = summarize_chapter(state)
+        out.append((
+            *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
+            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state.to_wire()),
+        ))
+    if out:
+        await conn.execute(_UPDATE_CHAPTERS, *_columns(out, 11))
+
+
+async def _insert_quizzes(
+    conn: Conn, quizzes: list[tuple[str, str, str, QuizRecord]]
+) -> None:
+    if not quizzes:
+        return
+    rows = [
+        (
+            q.attempt_id, event_id, user_id, course_id, q.quiz_id, q.chapter_id, ms_to_dt(q.ts),
+            q.score, q.max_score, q.passed, q.duration_s,
+            msgspec.json.encode(q.responses).decode(),
+        )
+        for event_id, user_id, course_id, q in quizzes
+    ]
+    await conn.execute(_INSERT_QUIZZES, *_columns(rows, 12))
