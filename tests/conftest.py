@@ -1,0 +1,44 @@
+"""Fixtures shared by the suite: real servers (``tests.servers``), the app and a pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ingest.app import create_app
+from tests.pipeline import Pipeline
+from waymark.settings import Settings, parse_api_keys
+
+pytest_plugins = ["tests.servers"]
+
+ADMIN_KEY = "test-admin-secret"
+INGEST_KEY = "test-ingest-secret"
+READ_KEY = "test-read-secret"
+API_KEYS = f"admin:{ADMIN_KEY}:ingest+read+admin,ingest:{INGEST_KEY}:ingest,reader:{READ_KEY}:read"
+
+
+@pytest.fixture
+def settings(redis_url: str, database_url: str) -> Settings:
+    """Settings against the test servers; flushing waits for no merge window unless a test asks."""
+    return Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        api_keys=parse_api_keys(API_KEYS),
+        merge_window_ms=0,
+        shards=4,
+        catalog_cache_s=0.0,
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings))) as c:
+        yield c
+
+
+@pytest.fixture
+async def pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    async with Pipeline.open(settings) as p:
+        yield p
