@@ -4,6 +4,8 @@
 client-side merge, batching, retries, spool. The wire types come from ``waymark.wire``.
 """
 
+from typing import TYPE_CHECKING
+
 from waymark.wire import (
     ChapterCompleted,
     ChapterProgress,
@@ -31,7 +33,21 @@ from .options import ClientOptions
 from .pipeline import ClientStats
 from .spool import SpoolError
 
+if TYPE_CHECKING:
+    from .aio_client import AsyncProgressClient
+
+
+def __getattr__(name: str) -> object:
+    # aiohttp is an optional extra: only the async client needs it, so it loads on first use.
+    if name == "AsyncProgressClient":
+        from .aio_client import AsyncProgressClient
+
+        return AsyncProgressClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncProgressClient",
     "BatchRefused",
     "ChapterCompleted",
     "ChapterProgress",

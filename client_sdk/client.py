@@ -14,12 +14,10 @@ from typing import Unpack
 
 from waymark.wire import Event
 
-from . import codec, lifecycle
+from . import blocking, codec, lifecycle
 from .base import ClientBase, Options
-from .delivery import Delivery, Outcome, Retry
-from .errors import ClientClosed
-from .events import now_ms
-from .transport import NETWORK_ERRORS, HttpTransport
+from .delivery import Delivery, Outcome
+from .transport import HttpTransport
 
 
 class ProgressClient(ClientBase[str]):
@@ -143,21 +141,11 @@ class ProgressClient(ClientBase[str]):
             return None
 
     def _deliver(self, delivery: Delivery, transport: HttpTransport) -> Outcome:
-        while True:
-            body, headers = delivery.request(now_ms())
-            try:
-                answer = transport.post(body, headers)
-            except NETWORK_ERRORS as exc:
-                step = delivery.network_error(exc, now=time.monotonic(), rand01=self._rand01())
-            else:
-                step = delivery.answered(
-                    answer, now=time.monotonic(), now_epoch=time.time(), rand01=self._rand01()
-                )
-            if not isinstance(step, Retry):
-                return step
+        def wait(delay: float) -> bool:
             with self._cond:
-                if self._cond.wait_for(lambda: self._abandon, step.delay):
-                    return delivery.give_up(ClientClosed("closed while retrying"))
+                return self._cond.wait_for(lambda: self._abandon, delay)
+
+        return blocking.deliver(delivery, transport, self._rand01, wait)
 
     # -- process hooks ---------------------------------------------------------------------
 

@@ -335,6 +335,13 @@ class Pipeline:
         except SpoolError as exc:
             self._spool_failed(exc)
 
+    def requeue_inflight(self) -> None:
+        """Put an interrupted batch back at the head, sealed, to be sent again unchanged."""
+        if self._inflight:
+            self._pending.extendleft(reversed(self._inflight))
+            self._bytes += sum(e.size for e in self._inflight)
+        self._inflight = None
+
     def abandon_pending(self) -> Report | None:
         """At close: events that can no longer be sent; a spool keeps them for the next run."""
         if not self._pending or self._spool is not None:
