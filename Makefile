@@ -1,0 +1,53 @@
+# Developer commands. `make up` runs the whole stack; `make test` is the suite CI runs (.ci/run).
+# Both install what they need first, on a fresh machine too (system packages need root).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+VENV := .venv
+BIN := $(VENV)/bin
+# mypy fails on a folder without Python files, so only the packages that have some are checked.
+TYPED := $(foreach d,waymark ingest workers aggregator client_sdk,$(if $(wildcard $(d)/*.py),$(d)))
+# The first Python >= 3.11 on PATH (only used to create the virtualenv).
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
+
+.PHONY: install system-packages up test lint typecheck
+
+install: system-packages $(VENV)/.installed
+
+system-packages:
+	@missing=(); \
+	command -v redis-server >/dev/null || missing+=(redis-server); \
+	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql); \
+	if (( $${#missing[@]} )); then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "Install these system packages first: $${missing[*]}" >&2; exit 1; \
+		fi; \
+		echo "+ apt-get install $${missing[*]}"; \
+		apt-get update -q; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$${missing[@]}"; \
+	fi
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required to create $(VENV)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled when pyproject.toml changes; the package itself is editable.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+up: install
+	$(BIN)/waymark up
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy $(TYPED)
+
+test: lint typecheck
+	$(BIN)/pytest

@@ -1,0 +1,216 @@
+"""The ``waymark`` command: the one wiring point where settings are read from the environment.
+
+``up`` runs the whole stack for development (embedded Redis and PostgreSQL unless their URLs are
+set, migrations, a development key, the ingest server and the workers, restarted when they
+die). ``serve``, ``worker`` and ``migrate`` are the production entry points, pointed at external
+servers by ``REDIS_URL`` / ``DATABASE_URL``. Subcommands import the packages they run only when
+chosen, so ``waymark config`` works without a database driver's import cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+
+from waymark.embedded import EmbeddedStack, load_or_create_dev_key
+from waymark.logs import configure_logging
+from waymark.processes import DevstackError
+from waymark.settings import ApiKey, Settings, SettingsError, format_api_keys
+from waymark.supervisor import Supervisor
+
+log = structlog.get_logger()
+
+EXIT_USAGE = 2
+CHILD_STOP_TIMEOUT_S = 10.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a ``waymark`` subcommand; return the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings)
+        code: int = args.run(args, settings)
+    except SettingsError as e:
+        print(f"waymark: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except DevstackError as e:
+        log.error("stack_failed", error=str(e))
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="waymark", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    up = commands.add_parser("up", help="run the whole stack for development")
+    up.set_defaults(run=_up)
+    serve = commands.add_parser("serve", help="run the ingest HTTP server")
+    serve.add_argument("--dev", action="store_true", help="use the development key if none set")
+    serve.set_defaults(run=_serve)
+    worker = commands.add_parser("worker", help="run one worker process")
+    worker.add_argument("--index", type=int, default=0, help="this worker's number, from 0")
+    worker.set_defaults(run=_worker)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    commands.add_parser("config", help="print the effective settings").set_defaults(run=_config)
+    stack = commands.add_parser("stack", help="run only the embedded Redis and PostgreSQL")
+    stack.set_defaults(run=_stack)
+    return parser
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    stop = _stop_on_signals()
+    with EmbeddedStack(settings) as live:
+        assert live.redis_url is not None and live.database_url is not None
+        _apply_migrations(live.database_url)
+        keys = live.api_keys or (_dev_key(live),)
+        env = os.environ | {
+            "REDIS_URL": live.redis_url,
+            "DATABASE_URL": live.database_url,
+            "WAYMARK_API_KEYS": format_api_keys(keys),
+        }
+        supervisor = Supervisor(env)
+        try:
+            supervisor.start("serve", [sys.executable, "-m", "waymark", "serve"])
+            for i in range(live.workers):
+                argv = [sys.executable, "-m", "waymark", "worker", "--index", str(i)]
+                supervisor.start(f"worker-{i}", argv)
+            base = f"http://{live.http_host}:{live.http_port}"
+            log.info(
+                "waymark_up",
+                http=base,
+                metrics=f"{base}/metrics",
+                alerts=f"{base}/v1/alerts",
+                redis=mask_url(live.redis_url),
+                postgres=mask_url(live.database_url),
+                workers=live.workers,
+            )
+            supervisor.run_until(stop)
+            log.info("waymark_stopping")
+        finally:
+            supervisor.stop_all(CHILD_STOP_TIMEOUT_S)
+    return 0
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    stop = _stop_on_signals()
+    with EmbeddedStack(settings) as live:
+        print(f"export REDIS_URL={shlex.quote(live.redis_url or '')}")
+        print(f"export DATABASE_URL={shlex.quote(live.database_url or '')}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.api_keys:
+        if not args.dev:
+            print(
+                "waymark serve: WAYMARK_API_KEYS is not set (name:secret:scope+scope,...); "
+                "pass --dev to use the development key",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        settings = settings.replace(api_keys=(_dev_key(settings),))
+    if not _require_urls(settings, "serve"):
+        return EXIT_USAGE
+    from ingest.app import run
+
+    run(settings)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not _require_urls(settings, "worker"):
+        return EXIT_USAGE
+    from workers.main import run
+
+    run(settings, index=args.index)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url is None:
+        print("waymark migrate: DATABASE_URL is not set", file=sys.stderr)
+        return EXIT_USAGE
+    for version in _apply_migrations(settings.database_url):
+        print(version)
+    return 0
+
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in masked_settings(settings).items():
+        print(f"{name} = {value}")
+    return 0
+
+
+def masked_settings(settings: Settings) -> dict[str, str]:
+    """Every setting as text, with secrets and URL passwords replaced by ``***``."""
+    shown: dict[str, str] = {}
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name == "api_keys":
+            text = ",".join(f"{k.name}:***:{'+'.join(sorted(k.scopes))}" for k in value)
+        elif any(word in field.name for word in ("secret", "password", "token")):
+            text = "***" if value else ""
+        elif field.name.endswith("_url") and value:
+            text = mask_url(value)
+        else:
+            text = "" if value is None else str(value)
+        shown[field.name] = text or "(unset)"
+    return shown
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _apply_migrations(dsn: str) -> list[str]:
+    from waymark.db import migrate
+
+    applied = asyncio.run(migrate(dsn))
+    log.info("migrations_applied", versions=applied)
+    return applied
+
+
+def _dev_key(settings: Settings) -> ApiKey:
+    key = load_or_create_dev_key(settings.data_dir)
+    # stdout, not the log: secrets never go to logs (SPEC §3), and the README's curl uses it.
+    print(f"dev key: {key.secret}", flush=True)
+    return key
+
+
+def _require_urls(settings: Settings, command: str) -> bool:
+    urls = {"REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url}
+    missing = [var for var, value in urls.items() if not value]
+    if missing:
+        print(f"waymark {command}: {' and '.join(missing)} must be set", file=sys.stderr)
+    return not missing
+
+
+def _stop_on_signals() -> threading.Event:
+    # Children run in their own process group, so Ctrl-C reaches only us: we stop them in order.
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        # Only set the flag: logging here could re-enter a log write the signal interrupted.
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop

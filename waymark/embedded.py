@@ -1,0 +1,121 @@
+"""The embedded stack: Redis and PostgreSQL under ``settings.data_dir`` (``./.waymark/``).
+
+Used by ``waymark up`` and ``waymark stack`` when ``REDIS_URL`` / ``DATABASE_URL`` are unset.
+Invariants:
+
+- One process at a time owns a data directory: it holds an exclusive lock on ``stack.lock``
+  while it runs, because two Redis servers appending to one AOF would corrupt it.
+- The ports of the first run are kept in ``stack.json``, so the URLs stay the same from run to
+  run; a port that another program has taken since is replaced by a free one.
+- The development API key lives in ``dev-api-key`` (mode 0600) and is reused on later runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from waymark.devstack import DevstackError, PostgresServer, RedisServer, free_port, port_is_free
+from waymark.settings import SCOPES, ApiKey, Settings
+
+log = structlog.get_logger()
+
+DEFAULT_REDIS_PORT = 16379
+DEFAULT_POSTGRES_PORT = 15432
+"""Away from 6379/5432, so the embedded servers sit beside system ones."""
+
+DEV_KEY_FILE = "dev-api-key"
+STACK_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class StackPorts:
+    redis: int
+    postgres: int
+
+
+def choose_ports(data_dir: Path) -> StackPorts:
+    """The ports remembered in ``stack.json``, replacing any that is busy now."""
+    path = data_dir / STACK_FILE
+    try:
+        saved = json.loads(path.read_text())
+        remembered = StackPorts(redis=int(saved["redis"]), postgres=int(saved["postgres"]))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        remembered = StackPorts(redis=DEFAULT_REDIS_PORT, postgres=DEFAULT_POSTGRES_PORT)
+    ports = StackPorts(
+        redis=remembered.redis if port_is_free(remembered.redis) else free_port(),
+        postgres=remembered.postgres if port_is_free(remembered.postgres) else free_port(),
+    )
+    if ports != remembered or not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"redis": ports.redis, "postgres": ports.postgres}) + "\n")
+    return ports
+
+
+def load_or_create_dev_key(data_dir: Path) -> ApiKey:
+    """The development key with every scope, created on first use (SPEC §3)."""
+    path = data_dir / DEV_KEY_FILE
+    try:
+        secret = path.read_text().strip()
+    except FileNotFoundError:
+        secret = ""
+    if not secret:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(32)
+        # Created 0600 from the start: there is no moment when others could read it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        log.info("dev_key_created", path=str(path))
+    return ApiKey(name="dev", secret=secret, scopes=SCOPES)
+
+
+class EmbeddedStack:
+    """Starts the servers that ``settings`` has no URL for; yields settings with both URLs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._data_dir = settings.data_dir.resolve()
+        self._exit = contextlib.ExitStack()
+
+    def __enter__(self) -> Settings:
+        settings = self._settings
+        if settings.redis_url and settings.database_url:
+            return settings
+        with self._exit as stack:
+            self._lock(stack)
+            ports = choose_ports(self._data_dir)
+            if not settings.redis_url:
+                redis = RedisServer(self._data_dir / "redis", ports.redis)
+                redis.start()
+                stack.callback(redis.stop)
+                settings = settings.replace(redis_url=redis.url)
+            if not settings.database_url:
+                postgres = PostgresServer(self._data_dir / "pg", ports.postgres)
+                postgres.start()
+                stack.callback(postgres.stop)
+                settings = settings.replace(database_url=postgres.url)
+            # Started: keep the servers past this block until __exit__.
+            self._exit = stack.pop_all()
+        return settings
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def _lock(self, stack: contextlib.ExitStack) -> None:
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        lock = stack.enter_context((self._data_dir / LOCK_FILE).open("a"))
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DevstackError(
+                f"another waymark process runs the embedded stack in {self._data_dir}"
+            ) from None

@@ -1,0 +1,63 @@
+"""Logging: structlog configured once per process, by the entry point.
+
+Lines are JSON objects when stderr is not a terminal (or ``WAYMARK_LOG_FORMAT=json``), so log
+shippers get fields, and readable console lines at a terminal. Records of the standard library's
+``logging`` (aiohttp, arq, asyncpg) go through the same processors, so one process writes one
+format. Timestamps are ISO 8601 in UTC; values bound with ``structlog.contextvars`` (request or
+batch ids) are merged into every line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+from structlog.typing import Processor
+
+from waymark.settings import Settings, SettingsError
+
+
+def configure_logging(settings: Settings) -> None:
+    """Configure structlog and the standard library's root logger from ``settings``."""
+    level = _level(settings.log_level)
+    as_json = settings.log_format == "json" or (
+        settings.log_format == "auto" and not sys.stderr.isatty()
+    )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    render: list[Processor] = (
+        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        if as_json
+        else [structlog.dev.ConsoleRenderer()]
+    )
+    structlog.configure(
+        processors=[*shared, structlog.processors.StackInfoRenderer(), *render],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        # Loggers are resolved once; the per-call cost is then the processors only.
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _level(name: str) -> int:
+    levels = logging.getLevelNamesMapping()
+    try:
+        return levels[name.upper()]
+    except KeyError:
+        raise SettingsError(
+            f"WAYMARK_LOG_LEVEL must be debug, info, warning or error, got {name!r}"
+        ) from None
