@@ -3,7 +3,8 @@
 The server folds progress with max / sum / last-writer-wins (SPEC §5), so two progress events of
 one chapter can be sent as one without changing the stored result — provided nothing else about
 that chapter (a completion, an uncomplete, a quiz for it, a course reset) sits between them, and
-the sum of seconds still fits one event (``time_spent_s`` ≤ 3600). The merged event keeps the
+the sum of seconds still fits one event (``time_spent_s`` ≤ 3600) and the newest of the two
+carries the position, if either does. The merged event keeps the
 earlier event's ``id`` and ``seq``: the earlier one was never sent, so the server never sees the
 same id with two contents.
 """
@@ -53,14 +54,17 @@ def merge_progress(
     spent = earlier.time_spent_s + later.time_spent_s
     if spent > MAX_TIME_SPENT_S:
         return None
-    # Last writer wins by (ts, id), as on the server; a tie goes to the later event.
+    # The merged event carries the newest ts, so it may only carry the newest event's position:
+    # an older position under a newer ts would beat, on the server's last-writer-wins, a
+    # position another device recorded in between. A tie in ts goes to the later event.
     newest = later if (t_later, later.id) >= (t_earlier, earlier.id) else earlier
     other = earlier if newest is later else later
-    position = newest.position_s if newest.position_s is not None else other.position_s
+    if newest.position_s is None and other.position_s is not None:
+        return None
     return msgspec.structs.replace(
         earlier,
         progress=max(earlier.progress, later.progress),
         time_spent_s=spent,
-        position_s=position,
+        position_s=newest.position_s,
         ts=newest.ts,
     )
