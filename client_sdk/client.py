@@ -82,7 +82,8 @@ class ProgressClient(ClientBase[str]):
             if self._closing:
                 return
             self._closing = True
-        self.flush(max(0.0, deadline - time.monotonic()))
+        # Most of the time goes to sending; the rest lets the sender wind down and report.
+        self.flush(max(0.0, deadline - time.monotonic()) * 0.9)
         with self._cond:
             self._abandon = True
             self._cond.notify_all()

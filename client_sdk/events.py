@@ -8,6 +8,7 @@ wire accepts and which cost far less to produce than a formatted datetime.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -28,12 +29,35 @@ Ts = int | datetime
 """Epoch milliseconds, or a timezone-aware datetime."""
 
 
+_id_lock = threading.Lock()
+_last_payload = 0
+_fork_hook_installed = False
+
+
+def _forget_last_payload() -> None:
+    global _last_payload
+    _last_payload = 0
+
+
 def new_event_id() -> str:
-    """A fresh UUIDv7 string (RFC 9562): 48-bit millisecond time, then 74 random bits."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    # Version 7 in bits 76..79, variant 0b10 in bits 62..63; the random bits they cover are lost.
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    """A fresh UUIDv7 string (RFC 9562): 48-bit millisecond time, then 74 random bits.
+
+    Ids grow strictly within a process (RFC 9562 §6.2, method 2: a draw at or below the last
+    is replaced by last + 1), so on a tie of ``ts`` the server's "greater id wins" agrees with
+    the order the events were queued in.
+    """
+    global _last_payload, _fork_hook_installed
+    candidate = (time.time_ns() // 1_000_000) << 74 | int.from_bytes(os.urandom(10)) >> 6
+    with _id_lock:
+        if not _fork_hook_installed:
+            # A child must not continue the parent's sequence: both would make the same ids.
+            os.register_at_fork(after_in_child=_forget_last_payload)
+            _fork_hook_installed = True
+        payload = candidate if candidate > _last_payload else _last_payload + 1
+        _last_payload = payload
+    # 48 bits of time, version 7, 12 bits, variant 0b10, 62 bits.
+    value = (payload >> 74) << 80 | 0x7 << 76 | ((payload >> 62) & 0xFFF) << 64
+    value |= 0x2 << 62 | (payload & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

@@ -208,3 +208,9 @@ def test_every_attempt_carries_the_same_ids_and_a_fresh_sent_at() -> None:
     second, _ = d.request(2000)
     a, b = msgspec.json.decode(first), msgspec.json.decode(second)
     assert a["events"] == b["events"] and (a["sent_at"], b["sent_at"]) == (1000, 2000)
+
+
+def test_event_ids_grow_in_the_order_they_are_made() -> None:
+    ids = [events.new_event_id() for _ in range(10_000)]
+    assert ids == sorted(ids)
+    assert [uuid.UUID(i).version for i in ids[:3]] == [7, 7, 7]
