@@ -1,0 +1,54 @@
+"""``waymark-client`` builds, installs and works without the server packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .stub import StubServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_alone_and_sends_events(tmp_path: Path, stub: StubServer) -> None:
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+        "-w", wheels, ROOT / "client_sdk")  # fmt: skip
+    [wheel] = wheels.glob("waymark_client-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"client_sdk/client.py", "waymark/wire.py", "waymark/__init__.py"} <= names
+    assert not {n for n in names if n.startswith(("ingest/", "workers/", "aggregator/"))}
+    assert "waymark/settings.py" not in names
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    py = venv / "bin" / "python"
+    run(py, "-m", "pip", "install", "-q", "msgspec", wheel)
+    out = run(
+        py,
+        "-c",
+        f"""
+import importlib.util, client_sdk
+from client_sdk import ProgressClient
+assert importlib.util.find_spec("ingest") is None
+assert importlib.util.find_spec("aiohttp") is None
+c = ProgressClient("k", base_url="{stub.url}")
+print(c.viewed("u", "c"))
+c.close()
+""",
+        cwd=tmp_path,
+    )
+    assert stub.ids() == out.split()
