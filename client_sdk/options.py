@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from waymark.wire import Event
@@ -25,7 +25,7 @@ WireFormat = Literal["json", "msgpack"]
 class ClientOptions:
     """Settings shared by ``ProgressClient`` and ``AsyncProgressClient`` (see README)."""
 
-    api_key: str
+    api_key: str = field(repr=False)  # a secret: kept out of reprs and so out of logs
     base_url: str = "http://127.0.0.1:8080"
     flush_at: int = 100
     flush_interval: float = 5.0
