@@ -72,7 +72,8 @@ def encode_batch(
 
 
 def decode_result(body: bytes, content_type: str | None) -> BatchResult:
-    """The body of a 202; a body that does not parse counts as "all accepted" (see README)."""
+    """The body of a 202. One that does not parse still means the batch was taken (``accepted``
+    is then -1, and the counters count the whole batch as accepted)."""
     try:
         if content_type and "msgpack" in content_type:
             return _msgpack_result_decoder.decode(body)
