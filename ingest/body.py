@@ -73,3 +73,5 @@ def decode_as(fmt: str, body: bytes, typ: type[T]) -> T:
         raise BadRequest(f"not a valid batch: {e}") from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"body is not valid {fmt}: {e}", code="malformed_body") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply", code="malformed_body") from None

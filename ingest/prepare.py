@@ -92,6 +92,9 @@ def decode_events(
             bad.append(Rejection(index=i, code=rejection_code(str(e)), message=str(e)))
         except msgspec.DecodeError as e:
             bad.append(Rejection(index=i, code="malformed_event", message=str(e)))
+        except RecursionError:
+            msg = "event is nested too deeply"
+            bad.append(Rejection(index=i, code="malformed_event", message=msg))
     return good, bad
 
 

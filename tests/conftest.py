@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ingest.app import create_app
+from ingest.app import SERVER_OPTIONS, create_app
 from tests.pipeline import Pipeline
 from waymark.settings import Settings, parse_api_keys
 
@@ -34,7 +34,9 @@ def settings(redis_url: str, database_url: str) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings))) as c:
+    server = TestServer(create_app(settings))
+    await server.start_server(**SERVER_OPTIONS)  # as ``ingest.app.run`` serves it
+    async with TestClient(server) as c:
         yield c
 
 

@@ -40,13 +40,18 @@ async def put_catalog(client: TestClient, course: str = "c-1") -> None:
     assert resp.status == 200, await resp.text()
 
 
-async def test_chapter_progress_reaches_the_read_api(client: TestClient, pipeline: Pipeline) -> None:
+async def test_chapter_progress_reaches_the_read_api(
+    client: TestClient, pipeline: Pipeline
+) -> None:
     await put_catalog(client)
     t = now_ms() - 60_000
     body = await post(client, [
-        event("chapter_progress", chapter_id="ch-1", progress=40, position_s=100, time_spent_s=10, ts=t),
-        event("chapter_progress", chapter_id="ch-1", progress=75, position_s=312.5, time_spent_s=10, ts=t + 1),
-        event("chapter_progress", chapter_id="ch-1", progress=60, position_s=200, time_spent_s=5, ts=t + 2),
+        event("chapter_progress", chapter_id="ch-1", progress=40, position_s=100,
+              time_spent_s=10, ts=t),
+        event("chapter_progress", chapter_id="ch-1", progress=75, position_s=312.5,
+              time_spent_s=10, ts=t + 1),
+        event("chapter_progress", chapter_id="ch-1", progress=60, position_s=200,
+              time_spent_s=5, ts=t + 2),
     ])
     assert body == {"accepted": 3, "duplicates": 0, "rejected": []}
     await pipeline.flush()

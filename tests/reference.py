@@ -1,0 +1,83 @@
+"""A direct reading of SPEC §5/§6 over a set of distinct events: the model the pipeline must match.
+
+Written independently of ``waymark.model``: it sees every event at once and applies the
+definitions literally, so any order, duplication or batching in the pipeline must end here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NEG = (-1, "")
+
+
+@dataclass(frozen=True)
+class RefChapter:
+    progress: float
+    completed: bool
+    completed_at: int | None
+    position_s: float | None
+    time_ms: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+def _key(ev: dict[str, Any]) -> tuple[int, str]:
+    return (ev["ts"], ev["id"])
+
+
+def _passed(ev: dict[str, Any], passing: float) -> bool:
+    if ev.get("passed") is not None:
+        return bool(ev["passed"])
+    return 100 * ev["score"] / ev["max_score"] >= passing
+
+
+def chapter_state(
+    events: list[dict[str, Any]], user: str, course: str, chapter: str,
+    threshold: float = 100, passing: float = 70,
+) -> RefChapter:
+    distinct = {e["id"]: e for e in events}.values()
+    resets = [e["ts"] for e in distinct
+              if e["type"] == "course_reset" and (e["user_id"], e["course_id"]) == (user, course)]
+    reset = max(resets, default=-1)
+    mine = [e for e in distinct
+            if (e["user_id"], e["course_id"], e.get("chapter_id")) == (user, course, chapter)
+            and e["ts"] > reset]
+    chapter_events = [e for e in mine if e["type"] in
+                      ("chapter_progress", "chapter_completed", "chapter_uncompleted")
+                      or (e["type"] == "quiz_attempt" and _passed(e, passing))]
+    def completing(e: dict[str, Any]) -> bool:
+        return (e["type"] == "chapter_completed"
+                or (e["type"] == "chapter_progress" and e["progress"] >= threshold)
+                or e["type"] == "quiz_attempt")
+    uncompletes = [_key(e) for e in chapter_events if e["type"] == "chapter_uncompleted"]
+    last_u = max(uncompletes, default=NEG)
+    after_u = [e for e in chapter_events if _key(e) > last_u]
+    completions = [e for e in after_u if completing(e)]
+    completed = bool(completions)
+    prog = max((e["progress"] for e in after_u if e["type"] == "chapter_progress"), default=0.0)
+    with_pos = [e for e in chapter_events if e.get("position_s") is not None]
+    pos = max(with_pos, key=_key)["position_s"] if with_pos else None
+    time_ms = sum(round(e.get("time_spent_s", 0) * 1000) for e in chapter_events
+                  if e["type"] in ("chapter_progress", "chapter_completed"))
+    tss = [e["ts"] for e in chapter_events]
+    return RefChapter(
+        progress=100.0 if completed else float(prog),
+        completed=completed,
+        completed_at=min(e["ts"] for e in completions) if completed else None,
+        position_s=pos,
+        time_ms=time_ms,
+        first_ts=min(tss) if tss else None,
+        last_ts=max(tss) if tss else None,
+    )
+
+
+def course_percent(
+    chapters: dict[str, RefChapter], catalog: list[tuple[str, float, bool]]
+) -> float:
+    """SPEC §6 percent over catalog (chapter_id, weight, required)."""
+    req = [(cid, w) for cid, w, r in catalog if r]
+    total = sum(w for _, w in req)
+    done = sum(w for cid, w in req if cid in chapters and chapters[cid].completed)
+    return round(100 * done / total, 2) if total else 0.0
