@@ -41,7 +41,7 @@ from waymark.settings import Settings
 
 log = structlog.get_logger()
 PRESSURE_SAMPLE_S = 0.25
-SERVER_OPTIONS: dict[str, object] = {"auto_decompress": False}
+SERVER_OPTIONS: dict[str, bool] = {"auto_decompress": False}
 """Request-handler options: bodies are inflated by ``ingest.body`` within the size limit."""
 
 
@@ -151,5 +151,5 @@ def run(settings: Settings) -> None:
         access_log=None,
         print=None,
         shutdown_timeout=10.0,
-        handler_args=SERVER_OPTIONS,
+        auto_decompress=SERVER_OPTIONS["auto_decompress"],
     )
