@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SCOPES = frozenset({"ingest", "read", "admin"})
+MAX_FLUSH_BATCH = 3000
+"""A drained batch moves 2 values per key through one Lua call (Lua's stack holds ~8000)."""
+MAX_EVENTS_PER_BATCH = 5000
 
 
 class SettingsError(ValueError):
@@ -96,6 +99,10 @@ class Settings:
             values["data_dir"] = Path(e["WAYMARK_DATA_DIR"])
         if e.get("WAYMARK_API_KEYS"):
             values["api_keys"] = parse_api_keys(e["WAYMARK_API_KEYS"])
+        if int(str(values.get("flush_batch", d.flush_batch))) > MAX_FLUSH_BATCH:
+            raise SettingsError(f"WAYMARK_FLUSH_BATCH must be at most {MAX_FLUSH_BATCH}")
+        if int(str(values.get("max_events", d.max_events))) > MAX_EVENTS_PER_BATCH:
+            raise SettingsError(f"WAYMARK_MAX_EVENTS must be at most {MAX_EVENTS_PER_BATCH}")
         if values.get("log_format", d.log_format) not in {"auto", "json", "console"}:
             raise SettingsError("WAYMARK_LOG_FORMAT must be auto, json or console")
         return dataclasses.replace(d, **values)  # type: ignore[arg-type]
