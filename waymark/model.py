@@ -133,7 +133,7 @@ class ChapterState:
 
     @classmethod
     def from_wire(cls, raw: list[Any]) -> ChapterState:
-        base_raw, tail_raw = raw
+        base_raw, tail_raw = raw[0], raw[1]  # a buffer entry carries its accept time after
         tail = [(int(e[0]), e[1], e[2], float(e[3]), int(e[4]), float(e[5])) for e in tail_raw]
         return cls(Base.from_wire(base_raw), tail)
 

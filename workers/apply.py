@@ -47,6 +47,8 @@ def ms_to_dt(ms: int | None) -> datetime | None:
 
 @dataclass
 class DecodedBatch:
+    accepted_ms: list[int] = field(default_factory=list)
+    """When each entry's first event was accepted (for the lag metric)."""
     chapters: dict[ChapterKey, ChapterState] = field(default_factory=dict)
     courses: dict[Pair, CourseState] = field(default_factory=dict)
     quizzes: list[tuple[str, str, str, QuizRecord]] = field(default_factory=list)
@@ -61,6 +63,8 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
     for kid, raw in entries:
         user_id, course_id, chapter_id = split_keyid(kid)
         wire = _decode(raw)
+        if len(wire) > 2:
+            out.accepted_ms.append(int(wire[2]))
         if chapter_id:
             out.chapters[(user_id, course_id, chapter_id)] = ChapterState.from_wire(wire)
         else:
@@ -131,6 +135,7 @@ class ApplyResult:
     applied: bool
     chapters: int = 0
     courses: int = 0
+    accepted_ms: tuple[int, ...] = ()
 
 
 def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
@@ -154,7 +159,12 @@ async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
         await _apply_chapters(conn, data.chapters, resets)
         await _insert_quizzes(conn, data.quizzes)
         await recompute_courses(conn, pairs)
-    return ApplyResult(applied=True, chapters=len(data.chapters), courses=len(pairs))
+    return ApplyResult(
+        applied=True,
+        chapters=len(data.chapters),
+        courses=len(pairs),
+        accepted_ms=tuple(data.accepted_ms),
+    )
 
 
 async def _apply_courses(

@@ -56,6 +56,9 @@ async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
             log.exception("flush_failed", shard=shard, batch_id=batch.batch_id)
             break  # the lease expires and the batch is re-delivered with the same id
         await buffer.ack(batch)
+        committed_ms = time.time() * 1000
+        for accepted in result.accepted_ms:
+            metrics.event_lag.observe(max(0.0, committed_ms - accepted) / 1000)
         metrics.flush_seconds.observe(time.perf_counter() - start)
         metrics.flush_batch_keys.observe(len(batch.entries))
         applied += len(batch.entries)

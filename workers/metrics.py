@@ -14,6 +14,7 @@ class WorkerMetrics:
     flush_seconds: Histogram
     flush_errors: Counter
     heartbeat: Gauge
+    event_lag: Histogram
 
     @classmethod
     def create(cls) -> WorkerMetrics:
@@ -30,6 +31,11 @@ class WorkerMetrics:
             ),
             flush_errors=Counter(
                 "waymark_flush_errors", "Batches whose apply failed", registry=r
+            ),
+            event_lag=Histogram(
+                "waymark_event_lag_seconds",
+                "From an entry's first accepted event to its commit in PostgreSQL",
+                buckets=(0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60, 300), registry=r,
             ),
             heartbeat=Gauge(
                 "waymark_worker_last_heartbeat_timestamp_seconds",

@@ -87,3 +87,14 @@ async def test_completions_drive_the_course_percent(client: TestClient, pipeline
     assert view["percent_complete"] == 100.0
     assert view["status"] == "completed"
     assert view["completed_at"] is not None
+
+
+async def test_the_lag_of_every_applied_entry_is_observed(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    await post(client, [event("chapter_progress", chapter_id=f"ch-{i}", progress=1)
+                        for i in range(3)])
+    await pipeline.flush()
+    lag = pipeline.ctx["metrics"].event_lag
+    count = next(s.value for s in lag.collect()[0].samples if s.name.endswith("_count"))
+    assert count == 3  # one per chapter entry

@@ -4,6 +4,7 @@
 -- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit.
 -- payload = {events, ops}; events[i] = {event_id, source_slot (0 = none), seq};
 -- ops[j] = {event_index, keyid, 'c' | 'k', urgent (0|1), data}.
+-- An entry is {state, list, accepted_ms}: accepted_ms is when the key was first dirtied, for lag.
 -- Returns a string with one char per event: '1' accepted, '0' duplicate.
 local payload = cmsgpack.unpack(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -160,9 +161,9 @@ for j = 1, #ops do
       if raw then
         entry = cmsgpack.unpack(raw)
       elseif op[3] == 'c' then
-        entry = {{}, {}}
+        entry = {{}, {}, now}
       else
-        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}}
+        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now}
       end
       entries[key] = entry
     end
