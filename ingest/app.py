@@ -36,6 +36,7 @@ from ingest.metrics import IngestMetrics
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure, IngestService
 from waymark.buffer import MergeBuffer
+from waymark.db import close_pool
 from waymark.db import create_pool as create_pg_pool
 from waymark.settings import Settings
 
@@ -86,7 +87,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         await queue.aclose()
-        await pool.close()
+        await close_pool(pool)
         await redis.aclose()
 
 

@@ -6,6 +6,7 @@ transaction, under an advisory lock so that concurrent starters never race.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from importlib import resources
 from typing import TypeAlias
@@ -82,3 +83,11 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool[asyncpg.Record], timeout_s: float = 5.0) -> None:
+    """Close gracefully, but never hang a shutdown on a connection that will not come back."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        pool.terminate()

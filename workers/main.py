@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from aggregator.catalog import learner_pairs
 from aggregator.rollup import recompute_courses
 from waymark.buffer import MergeBuffer
-from waymark.db import create_pool
+from waymark.db import close_pool, create_pool
 from waymark.settings import Settings
 from workers.apply import apply_batch
 from workers.metrics import WorkerMetrics
@@ -124,7 +124,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     if "pool" in ctx:
-        await ctx["pool"].close()
+        await close_pool(ctx["pool"])
     if "buffer_redis" in ctx:
         await ctx["buffer_redis"].aclose()
 

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,13 +30,16 @@ def request(url: str, body: bytes | None = None, headers: dict[str, str] | None 
 
 
 @pytest.fixture
-def stack(redis_url: str, database_url: str) -> Iterator[str]:
+def stack(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url,
                WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
                WAYMARK_WORKER_METRICS_PORT=str(free_port()), WAYMARK_LOG_LEVEL="warning")
-    procs = [subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env),
-             subprocess.Popen([sys.executable, "-m", "waymark", "worker"], env=env)]
+    logs = [tmp_path / "serve.log", tmp_path / "worker.log"]
+    commands = [["serve"], ["worker"]]
+    procs = [subprocess.Popen([sys.executable, "-m", "waymark", *cmd], env=env,
+                              stderr=log.open("wb"))
+             for cmd, log in zip(commands, logs, strict=True)]
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -46,7 +50,14 @@ def stack(redis_url: str, database_url: str) -> Iterator[str]:
     yield url
     for p in procs:
         p.send_signal(signal.SIGTERM)
-    codes = [p.wait(20) for p in procs]
+    codes = []
+    for p, log in zip(procs, logs, strict=True):
+        try:
+            codes.append(p.wait(30))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise AssertionError(f"{p.args} ignored SIGTERM:\n{log.read_text()[-3000:]}") from None
     assert codes == [0, 0]
 
 
