@@ -37,9 +37,11 @@ def stack(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[str]:
                WAYMARK_WORKER_METRICS_PORT=str(free_port()), WAYMARK_LOG_LEVEL="warning")
     logs = [tmp_path / "serve.log", tmp_path / "worker.log"]
     commands = [["serve"], ["worker"]]
-    procs = [subprocess.Popen([sys.executable, "-m", "waymark", *cmd], env=env,
-                              stderr=log.open("wb"))
-             for cmd, log in zip(commands, logs, strict=True)]
+    procs = []
+    for cmd, log in zip(commands, logs, strict=True):
+        with log.open("wb") as out:  # the child keeps its own descriptor
+            procs.append(subprocess.Popen([sys.executable, "-m", "waymark", *cmd], env=env,
+                                          stderr=out))
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
