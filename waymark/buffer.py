@@ -122,6 +122,8 @@ class MergeBuffer:
         self._drain = redis.register_script(_load("drain.lua"))
         self._reclaim = redis.register_script(_load("reclaim.lua"))
         self._ack = redis.register_script(_load("ack.lua"))
+        self._dead_letter = redis.register_script(_load("dead_letter.lua"))
+        self._requeue = redis.register_script(_load("requeue.lua"))
 
     def shard_of(self, user_id: str) -> int:
         return zlib.crc32(user_id.encode()) % self.shards
@@ -157,6 +159,9 @@ class MergeBuffer:
     def _lease_keys(self, shard: int) -> list[str]:
         return [self.key(shard, "leases"), self.key(shard, "inflight")]
 
+    def _dead_keys(self, shard: int) -> list[str]:
+        return [self.key(shard, "dead"), self.key(shard, "deadidx")]
+
     async def drain(self, shard: int, limit: int) -> DrainedBatch | None:
         """Lease up to ``limit`` due keys of ``shard`` as a new batch."""
         batch_id = f"{shard}-{uuid.uuid4().hex}"
@@ -179,6 +184,68 @@ class MergeBuffer:
 
     async def ack(self, batch: DrainedBatch) -> None:
         await self._ack(keys=self._lease_keys(batch.shard), args=[batch.batch_id])
+
+    async def _set_lease(self, batch: DrainedBatch, due_ms: int) -> None:
+        await self.redis.zadd(self.key(batch.shard, "leases"), {batch.batch_id: due_ms}, xx=True)
+
+    async def extend(self, batch: DrainedBatch) -> None:
+        """Keep holding ``batch`` for another lease period (a long retry is still alive)."""
+        await self._set_lease(batch, int(time.time() * 1000) + self.lease_ms)
+
+    async def retry_later(self, batch: DrainedBatch, delay_s: float) -> None:
+        """Let ``batch`` be re-delivered (same id) after ``delay_s`` instead of the full lease."""
+        await self._set_lease(batch, int((time.time() + delay_s) * 1000))
+
+    async def release(self, batch: DrainedBatch) -> None:
+        """Give ``batch`` up now so another worker takes it at once (shutdown)."""
+        await self._set_lease(batch, int(time.time() * 1000))
+
+    async def count_failure(self, shard: int, part_id: str) -> int:
+        """Count one more failed try of a batch part; return the tries so far."""
+        key = self.key(shard, "tries")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, part_id, 1)
+            pipe.expire(key, 7 * 86400)
+            tries, _ = await pipe.execute()
+        return int(tries)
+
+    async def dead_letter(
+        self, batch: DrainedBatch, part_id: str, keyids: list[str], meta: dict[str, Any],
+        *, finish: bool,
+    ) -> None:
+        """Move ``keyids`` of ``batch`` to the dead-letter area as ``part_id``."""
+        keys = [*self._lease_keys(batch.shard), *self._dead_keys(batch.shard)]
+        args = [batch.batch_id, part_id, _encode(meta), "1" if finish else "0", *keyids]
+        await self._dead_letter(keys=keys, args=args)
+
+    async def dead_letters(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every dead letter: (shard, id, meta with error, tries, keys)."""
+        out = []
+        for shard in range(self.shards):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(self.key(shard, "dead"))
+                (raw,) = await pipe.execute()
+            for raw_name, value in raw.items():
+                name = raw_name.decode()
+                if name.endswith("#meta"):
+                    meta = msgspec.msgpack.decode(value)
+                    meta["keys"] = raw.get(name[: -len("#meta")].encode(), b"").decode().split()
+                    out.append((shard, name[: -len("#meta")], meta))
+        return out
+
+    async def dead_letter_count(self) -> int:
+        """Dead letters, all shards (one ZCARD per shard, pipelined)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in range(self.shards):
+                pipe.zcard(self.key(shard, "deadidx"))
+            res = await pipe.execute()
+        return int(sum(res))
+
+    async def requeue(self, shard: int, dead_id: str) -> int:
+        """Put a dead letter back as a new batch, due at once; return its key count."""
+        keys = [*self._lease_keys(shard), *self._dead_keys(shard)]
+        new_id = f"{shard}-{uuid.uuid4().hex}"
+        return int(await self._requeue(keys=keys, args=[dead_id, new_id]))
 
     async def shards_with_work(self) -> list[int]:
         """Shards holding a due key or an expired lease (one pipelined round trip)."""

@@ -72,14 +72,17 @@ async def pending_migrations(conn: Conn) -> list[str]:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10
+    dsn: str, *, min_size: int = 1, max_size: int = 10, statement_timeout_ms: int = 0
 ) -> asyncpg.Pool[asyncpg.Record]:
+    server_settings = {"application_name": "waymark"}
+    if statement_timeout_ms:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         command_timeout=60,
-        server_settings={"application_name": "waymark"},
+        server_settings=server_settings,
     )
     assert pool is not None
     return pool

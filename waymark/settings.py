@@ -53,8 +53,30 @@ class Settings:
     max_event_bytes: int = 32 * 1024
     catalog_cache_s: float = 5.0
     scheduler_interval_ms: int = 100
+    user_token_secrets: tuple[str, ...] = field(default=(), repr=False)
+    user_token_audience: str | None = None
+    rate_limit_key_rps: int = 5000
+    rate_limit_key_burst: int = 10000
+    rate_limit_user_rps: int = 10
+    rate_limit_user_burst: int = 50
+    body_timeout_s: float = 30.0
     log_level: str = "info"
     log_format: str = "auto"
+    max_tries: int = 5
+    shutdown_s: int = 15
+    durability: str = "everysec"
+    fault_crash_after_commit: bool = False
+    """Fault injection for tests: a worker exits between commit and acknowledgement."""
+    monitor_interval_s: float = 5.0
+    monitor_port: int = 9290
+    alert_window_s: float = 300.0
+    alert_queue_depth: float = 100_000
+    alert_oldest_pending_s: float = 60.0
+    alert_ingest_error_rate: float = 0.05
+    alert_flush_error_rate: float = 0.05
+    alert_dead_letters: float = 0
+    alert_heartbeat_age_s: float = 30.0
+    alert_lag_p99_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +98,8 @@ class Settings:
             "max_events": "WAYMARK_MAX_EVENTS",
             "max_event_bytes": "WAYMARK_MAX_EVENT_BYTES",
             "scheduler_interval_ms": "WAYMARK_SCHEDULER_INTERVAL_MS",
+            "max_tries": "WAYMARK_MAX_TRIES",
+            "shutdown_s": "WAYMARK_SHUTDOWN_S",
         }
         values: dict[str, object] = {}
         for attr, var in ints.items():
@@ -83,6 +107,12 @@ class Settings:
                 values[attr] = _positive_int(var, e[var], allow_zero=attr == "merge_window_ms")
         if "WAYMARK_CATALOG_CACHE_S" in e:
             values["catalog_cache_s"] = float(e["WAYMARK_CATALOG_CACHE_S"])
+        if "WAYMARK_MONITOR_PORT" in e:
+            port = e["WAYMARK_MONITOR_PORT"]
+            values["monitor_port"] = _positive_int("WAYMARK_MONITOR_PORT", port)
+        for attr, var in MONITOR_FLOATS.items():
+            if var in e:
+                values[attr] = _non_negative_float(var, e[var])
         strs = {
             "http_host": "WAYMARK_HTTP_HOST",
             "log_level": "WAYMARK_LOG_LEVEL",
@@ -97,8 +127,15 @@ class Settings:
             values["database_url"] = e["DATABASE_URL"]
         if e.get("WAYMARK_DATA_DIR"):
             values["data_dir"] = Path(e["WAYMARK_DATA_DIR"])
+        if e.get("WAYMARK_DURABILITY"):
+            if e["WAYMARK_DURABILITY"] not in ("everysec", "strict"):
+                raise SettingsError("WAYMARK_DURABILITY must be everysec or strict")
+            values["durability"] = e["WAYMARK_DURABILITY"]
+        if e.get("WAYMARK_FAULT_CRASH_AFTER_COMMIT") == "1":
+            values["fault_crash_after_commit"] = True
         if e.get("WAYMARK_API_KEYS"):
             values["api_keys"] = parse_api_keys(e["WAYMARK_API_KEYS"])
+        values.update(_security_values(e))
         if int(str(values.get("flush_batch", d.flush_batch))) > MAX_FLUSH_BATCH:
             raise SettingsError(f"WAYMARK_FLUSH_BATCH must be at most {MAX_FLUSH_BATCH}")
         if int(str(values.get("max_events", d.max_events))) > MAX_EVENTS_PER_BATCH:
@@ -132,6 +169,74 @@ def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
 
 def format_api_keys(keys: tuple[ApiKey, ...]) -> str:
     return ",".join(f"{k.name}:{k.secret}:{'+'.join(sorted(k.scopes))}" for k in keys)
+
+
+MONITOR_FLOATS = {
+    "monitor_interval_s": "WAYMARK_MONITOR_INTERVAL_S",
+    "alert_window_s": "WAYMARK_ALERT_WINDOW_S",
+    "alert_queue_depth": "WAYMARK_ALERT_QUEUE_DEPTH",
+    "alert_oldest_pending_s": "WAYMARK_ALERT_OLDEST_PENDING_S",
+    "alert_ingest_error_rate": "WAYMARK_ALERT_INGEST_ERROR_RATE",
+    "alert_flush_error_rate": "WAYMARK_ALERT_FLUSH_ERROR_RATE",
+    "alert_dead_letters": "WAYMARK_ALERT_DEAD_LETTERS",
+    "alert_heartbeat_age_s": "WAYMARK_ALERT_HEARTBEAT_AGE_S",
+    "alert_lag_p99_s": "WAYMARK_ALERT_LAG_P99_S",
+}
+"""Monitoring settings read as numbers ≥ 0: the sampler's period and the alert thresholds."""
+
+
+def _non_negative_float(var: str, value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise SettingsError(f"{var} must be a number, got {value!r}") from None
+    if not n >= 0 or n == float("inf"):
+        raise SettingsError(f"{var} must be a finite number >= 0, got {value!r}")
+    return n
+
+
+RATE_LIMITS = {
+    "rate_limit_key_rps": "WAYMARK_RATE_LIMIT_KEY_RPS",
+    "rate_limit_key_burst": "WAYMARK_RATE_LIMIT_KEY_BURST",
+    "rate_limit_user_rps": "WAYMARK_RATE_LIMIT_USER_RPS",
+    "rate_limit_user_burst": "WAYMARK_RATE_LIMIT_USER_BURST",
+}
+"""Requests per second and burst, per API key and per user token; a rate of 0 turns it off."""
+MIN_TOKEN_SECRET_BYTES = 32
+"""HS256 wants a key of at least the hash size (RFC 7518 §3.2)."""
+
+
+def _security_values(e: Mapping[str, str]) -> dict[str, object]:
+    """User-token secrets and audience, rate limits, the body read deadline."""
+    values: dict[str, object] = {}
+    if e.get("WAYMARK_USER_TOKEN_SECRET"):
+        values["user_token_secrets"] = parse_token_secrets(e["WAYMARK_USER_TOKEN_SECRET"])
+    if e.get("WAYMARK_USER_TOKEN_AUDIENCE"):
+        values["user_token_audience"] = e["WAYMARK_USER_TOKEN_AUDIENCE"]
+    for attr, var in RATE_LIMITS.items():
+        if var in e:
+            values[attr] = _positive_int(var, e[var], allow_zero=attr.endswith("_rps"))
+    if "WAYMARK_BODY_TIMEOUT_S" in e:
+        try:
+            timeout = float(e["WAYMARK_BODY_TIMEOUT_S"])
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout < 3600:
+            raise SettingsError("WAYMARK_BODY_TIMEOUT_S must be a number of seconds in (0, 3600)")
+        values["body_timeout_s"] = timeout
+    return values
+
+
+def parse_token_secrets(spec: str) -> tuple[str, ...]:
+    """``new[,old]``: the first signs nothing here but both verify, for a rollover."""
+    secrets = tuple(s.strip() for s in spec.split(",") if s.strip())
+    if not 1 <= len(secrets) <= 2:
+        raise SettingsError("WAYMARK_USER_TOKEN_SECRET holds one secret, or two during a rollover")
+    if any(len(s.encode()) < MIN_TOKEN_SECRET_BYTES for s in secrets):
+        raise SettingsError(
+            f"WAYMARK_USER_TOKEN_SECRET: each secret needs at least {MIN_TOKEN_SECRET_BYTES} bytes"
+        )
+    return secrets
 
 
 def _positive_int(var: str, value: str, *, allow_zero: bool = False) -> int:

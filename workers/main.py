@@ -12,23 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from typing import Any
 
 import msgspec
 import structlog
 from arq.connections import ArqRedis, RedisSettings
+from arq.cron import cron
 from arq.worker import Worker, func
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
-from aggregator.catalog import learner_pairs
-from aggregator.rollup import recompute_courses
+from aggregator.recompute import recompute_catalog
 from waymark.buffer import MergeBuffer
 from waymark.db import close_pool, create_pool
 from waymark.settings import Settings
-from workers.apply import apply_batch
+from workers import ledger
+from workers.flush import BatchFlusher, PoisonPending
 from workers.metrics import WorkerMetrics
+from workers.outbox import relay_forever
 
 log = structlog.get_logger()
 FLUSH_SLICE_S = 2.0
@@ -41,48 +44,44 @@ async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
     buffer: MergeBuffer = ctx["buffer"]
     settings: Settings = ctx["settings"]
     metrics: WorkerMetrics = ctx["metrics"]
+    flusher: BatchFlusher = ctx["flusher"]
     deadline = time.monotonic() + FLUSH_SLICE_S
     applied = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not ctx["stopping"].is_set():
         batch = await buffer.reclaim(shard) or await buffer.drain(shard, settings.flush_batch)
         if batch is None:
             break
         start = time.perf_counter()
         try:
-            async with ctx["pool"].acquire() as conn:
-                result = await apply_batch(conn, batch)
-        except Exception:
+            outcome = await flusher.flush(batch)
+        except PoisonPending:
             metrics.flush_errors.inc()
-            log.exception("flush_failed", shard=shard, batch_id=batch.batch_id)
-            break  # the lease expires and the batch is re-delivered with the same id
-        await buffer.ack(batch)
+            break  # re-delivered with the same id after a backoff
         committed_ms = time.time() * 1000
-        for accepted in result.accepted_ms:
-            metrics.event_lag.observe(max(0.0, committed_ms - accepted) / 1000)
+        for result in outcome.results:
+            for accepted in result.accepted_ms:
+                metrics.event_lag.observe(max(0.0, committed_ms - accepted) / 1000)
         metrics.flush_seconds.observe(time.perf_counter() - start)
         metrics.flush_batch_keys.observe(len(batch.entries))
         applied += len(batch.entries)
         log.debug(
             "batch_applied", shard=shard, batch_id=batch.batch_id, keys=len(batch.entries),
-            fresh=result.applied, redelivered=batch.redelivered,
+            dead=outcome.dead, redelivered=batch.redelivered,
         )
     return applied
 
 
+async def prune_ledger(ctx: dict[str, Any]) -> int:
+    """Forget applied batch ids past their retention (a cron job)."""
+    async with ctx["pool"].acquire() as conn:
+        return await ledger.prune(conn)
+
+
 async def recompute_course(ctx: dict[str, Any], course_id: str, version: int) -> int:
     """Recompute the rollup of every learner of ``course_id`` in throttled batches."""
-    pool = ctx["pool"]
-    after, done = "", 0
-    while True:
-        async with pool.acquire() as conn:
-            users = await learner_pairs(conn, course_id, after, RECOMPUTE_BATCH)
-            if not users:
-                break
-            async with conn.transaction():
-                await recompute_courses(conn, [(u, course_id) for u in users])
-        done += len(users)
-        after = users[-1]
-        await asyncio.sleep(RECOMPUTE_PAUSE_S)
+    done = await recompute_catalog(
+        ctx["pool"], course_id, version, batch=RECOMPUTE_BATCH, pause_s=RECOMPUTE_PAUSE_S
+    )
     log.info("course_recomputed", course_id=course_id, version=version, learners=done)
     return done
 
@@ -105,7 +104,12 @@ async def _schedule(ctx: dict[str, Any]) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     assert settings.redis_url is not None and settings.database_url is not None
-    ctx["pool"] = await create_pool(settings.database_url, max_size=settings.worker_concurrency)
+    ctx["pool"] = await create_pool(
+        settings.database_url,
+        max_size=settings.worker_concurrency,
+        # a statement never outlives the lease of the batch it applies
+        statement_timeout_ms=settings.lease_s * 1000 // 2,
+    )
     ctx["buffer_redis"] = redis = Redis.from_url(settings.redis_url, socket_timeout=10)
     ctx["buffer"] = MergeBuffer(
         redis,
@@ -114,10 +118,26 @@ async def startup(ctx: dict[str, Any]) -> None:
         dedup_window_s=settings.dedup_window_s,
         lease_s=settings.lease_s,
     )
+    ctx.setdefault("stopping", asyncio.Event())
+    ctx["flusher"] = BatchFlusher(
+        ctx["buffer"], ctx["pool"], max_tries=settings.max_tries, stopping=ctx["stopping"],
+        crash_after_commit=settings.fault_crash_after_commit,
+    )
     ctx["scheduler"] = asyncio.create_task(_schedule(ctx))
+    ctx["outbox_relay"] = asyncio.create_task(relay_forever(ctx["pool"], redis))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    relay = ctx.get("outbox_relay")
+    if relay is not None:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    flusher: BatchFlusher | None = ctx.get("flusher")
+    if flusher is not None:
+        for batch in list(flusher.held.values()):  # cut short: another worker takes it now
+            with contextlib.suppress(Exception):
+                await ctx["buffer"].release(batch)
     task = ctx.get("scheduler")
     if task is not None:
         task.cancel()
@@ -129,21 +149,31 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["buffer_redis"].aclose()
 
 
-def create_worker(settings: Settings, metrics: WorkerMetrics) -> Worker:
+def create_worker(
+    settings: Settings,
+    metrics: WorkerMetrics,
+    *,
+    stopping: asyncio.Event | None = None,
+    handle_signals: bool = True,
+) -> Worker:
     assert settings.redis_url is not None
+    ctx: dict[str, Any] = {"settings": settings, "metrics": metrics}
+    if stopping is not None:
+        ctx["stopping"] = stopping
     return Worker(
         functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5)],
+        cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True)],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
-        ctx={"settings": settings, "metrics": metrics},
+        ctx=ctx,
         max_jobs=settings.worker_concurrency,
         keep_result=0,
         poll_delay=0.05,
         job_timeout=600,
         job_serializer=msgspec.msgpack.encode,
         job_deserializer=msgspec.msgpack.decode,
-        handle_signals=True,
+        handle_signals=handle_signals,
     )
 
 
@@ -153,4 +183,32 @@ def run(settings: Settings, index: int = 0) -> None:
     port = settings.worker_metrics_port + index
     start_http_server(port, addr=settings.http_host, registry=metrics.registry)
     log.info("worker_started", index=index, metrics=f"http://{settings.http_host}:{port}/metrics")
-    create_worker(settings, metrics).run()
+    asyncio.run(_run_until_signal(settings, metrics))
+
+
+async def _run_until_signal(settings: Settings, metrics: WorkerMetrics) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully within ``settings.shutdown_s``.
+
+    No new job starts; running flush jobs finish the batch in hand and drain no more; what is
+    still running at the deadline is cancelled and its leased batches released at once, so
+    another worker takes them without waiting for the lease to expire.
+    """
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    worker = create_worker(settings, metrics, stopping=stopping, handle_signals=False)
+    main = asyncio.create_task(worker.async_run())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.set()
+    worker.allow_pick_jobs = False
+    running = [t for t in worker.tasks.values() if not t.done()]
+    if running:
+        await asyncio.wait(running, timeout=settings.shutdown_s)
+    for t in [*worker.tasks.values(), main, stop]:
+        t.cancel()
+    await asyncio.gather(*worker.tasks.values(), main, stop, return_exceptions=True)
+    await shutdown(worker.ctx)
+    await worker.pool.aclose()
+    log.info("worker_stopped", jobs_complete=worker.jobs_complete)
