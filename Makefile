@@ -8,7 +8,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 # mypy fails on a folder without Python files, so only the packages that have some are checked.
-TYPED := $(foreach d,waymark ingest workers aggregator client_sdk,$(if $(wildcard $(d)/*.py),$(d)))
+TYPED := $(foreach d,waymark ingest workers aggregator client_sdk monitoring,$(if $(wildcard $(d)/*.py),$(d)))
 # The first Python >= 3.11 on PATH (only used to create the virtualenv).
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
@@ -18,10 +18,13 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 
 install: system-packages $(VENV)/.installed
 
+# prometheus (promtool and the server) serves the monitoring tests; without root it is optional
+# (those tests skip), with root it is installed like the servers.
 system-packages:
 	@missing=(); \
 	command -v redis-server >/dev/null || missing+=(redis-server); \
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql); \
+	command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(prometheus); \
 	if (( $${#missing[@]} )); then \
 		if [ "$$(id -u)" != 0 ]; then \
 			echo "Install these system packages first: $${missing[*]}" >&2; exit 1; \

@@ -17,7 +17,7 @@ from aiohttp import web
 from arq.connections import RedisSettings, create_pool
 from redis.asyncio import Redis
 
-from ingest import handlers, ops
+from ingest import alerts, handlers, ops
 from ingest.auth import KeyRing
 from ingest.context import (
     BUFFER,
@@ -32,9 +32,10 @@ from ingest.context import (
     SETTINGS,
 )
 from ingest.errors import Handler, error_middleware
+from ingest.metering import MeteredIngestService
 from ingest.metrics import IngestMetrics
 from ingest.rules import CourseRulesCache
-from ingest.service import Backpressure, IngestService
+from ingest.service import Backpressure
 from waymark.buffer import MergeBuffer
 from waymark.db import close_pool
 from waymark.db import create_pool as create_pg_pool
@@ -78,7 +79,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[BUFFER] = buffer = make_buffer(redis, settings)
     app[RULES] = rules = CourseRulesCache(pool, settings.catalog_cache_s)
     app[PRESSURE] = pressure = Backpressure(settings.high_water_keys)
-    app[SERVICE] = IngestService(settings, buffer, rules, app[METRICS], pressure)
+    app[SERVICE] = MeteredIngestService(settings, buffer, rules, app[METRICS], pressure)
     sampler = asyncio.create_task(_sample_pressure(app))
     try:
         yield
@@ -112,6 +113,8 @@ async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamRe
     m = request.app[METRICS]
     m.request_seconds.observe(time.perf_counter() - start)
     m.requests.labels(str(response.status)).inc()
+    if request.content_length is not None:
+        m.payload_bytes.labels("wire").observe(request.content_length)
     return response
 
 
@@ -124,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
     app[KEYS] = KeyRing(settings.api_keys)
     app[METRICS] = IngestMetrics.create()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(alerts.monitor_ctx)
     app.router.add_post("/v1/events", handlers.post_events)
     app.router.add_get(
         "/v1/users/{user_id}/courses/{course_id}", handlers.get_course_progress
@@ -133,6 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/health", ops.health)
     app.router.add_get("/ready", ops.ready)
     app.router.add_get("/metrics", ops.metrics)
+    app.router.add_get("/v1/alerts", alerts.get_alerts)
     return app
 
 

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitoring.queue import QueueGauges
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BYTES_BUCKETS = tuple(float(2**n) for n in range(8, 21, 2))
+"""256 B … 1 MiB, by powers of 4."""
+SKEW_BUCKETS = (-3600, -300, -60, -10, -1, -0.1, 0.1, 1, 10, 60, 300, 3600, 86400)
+"""Signed: received - sent_at; negative when the client's clock is ahead of ours."""
 
 
 @dataclass(frozen=True)
@@ -17,10 +23,19 @@ class IngestMetrics:
     request_seconds: Histogram
     batch_events: Histogram
     pending_keys: Gauge
+    queue: QueueGauges
+    rejected: Counter
+    payload_bytes: Histogram
+    clock_skew: Histogram
+    outbox_backlog: Gauge
+    recompute_backlog: Gauge
+    alert_threshold: Gauge
+    alert_firing: Gauge
 
     @classmethod
     def create(cls) -> IngestMetrics:
         r = CollectorRegistry()
+        queue = QueueGauges.create(r)
         return cls(
             registry=r,
             events=Counter(
@@ -38,7 +53,36 @@ class IngestMetrics:
                 "waymark_ingest_batch_events", "Events per ingest request",
                 buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000), registry=r,
             ),
-            pending_keys=Gauge(
-                "waymark_queue_pending_keys", "Keys waiting in the merge buffer", registry=r
+            pending_keys=queue.pending_keys,
+            queue=queue,
+            rejected=Counter(
+                "waymark_ingest_rejected_events", "Events rejected in a taken batch, by code",
+                ["code"], registry=r,
+            ),
+            payload_bytes=Histogram(
+                "waymark_ingest_payload_bytes",
+                "Request body size: as sent (wire, when Content-Length is known) and decoded",
+                ["form"], buckets=BYTES_BUCKETS, registry=r,
+            ),
+            clock_skew=Histogram(
+                "waymark_ingest_clock_skew_seconds",
+                "Received time minus the batch's sent_at (batches that carry one)",
+                buckets=SKEW_BUCKETS, registry=r,
+            ),
+            outbox_backlog=Gauge(
+                "waymark_outbox_backlog", "Domain events written but not yet in the stream",
+                registry=r,
+            ),
+            recompute_backlog=Gauge(
+                "waymark_recompute_backlog", "Learners still to recompute after catalog changes",
+                registry=r,
+            ),
+            alert_threshold=Gauge(
+                "waymark_alert_threshold", "WAYMARK_ALERT_* thresholds, read by the rules",
+                ["alert"], registry=r,
+            ),
+            alert_firing=Gauge(
+                "waymark_alert_firing", "1 while the alert fires in this process's evaluation",
+                ["alert"], registry=r,
             ),
         )

@@ -25,6 +25,7 @@ from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from aggregator.recompute import recompute_catalog
+from monitoring.fleet import WorkerReporter
 from waymark.buffer import MergeBuffer
 from waymark.db import close_pool, create_pool
 from waymark.settings import Settings
@@ -61,6 +62,7 @@ async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
         for result in outcome.results:
             for accepted in result.accepted_ms:
                 metrics.event_lag.observe(max(0.0, committed_ms - accepted) / 1000)
+        metrics.applied(outcome.results, outcome.dead)
         metrics.flush_seconds.observe(time.perf_counter() - start)
         metrics.flush_batch_keys.observe(len(batch.entries))
         applied += len(batch.entries)
@@ -125,9 +127,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx["scheduler"] = asyncio.create_task(_schedule(ctx))
     ctx["outbox_relay"] = asyncio.create_task(relay_forever(ctx["pool"], redis))
+    ctx["reporter"] = WorkerReporter(redis, ctx["metrics"].name, ctx["metrics"].registry)
+    ctx["reporter"].start()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "reporter" in ctx:
+        await ctx.pop("reporter").stop()
     relay = ctx.get("outbox_relay")
     if relay is not None:
         relay.cancel()
@@ -179,7 +185,7 @@ def create_worker(
 
 def run(settings: Settings, index: int = 0) -> None:
     """Run one worker process until SIGINT/SIGTERM."""
-    metrics = WorkerMetrics.create()
+    metrics = WorkerMetrics.create(name=str(index))
     port = settings.worker_metrics_port + index
     start_http_server(port, addr=settings.http_host, registry=metrics.registry)
     log.info("worker_started", index=index, metrics=f"http://{settings.http_host}:{port}/metrics")

@@ -1,10 +1,18 @@
-"""Prometheus metrics of a worker process, in a registry of its own."""
+"""Prometheus metrics of a worker process, in a registry of its own.
+
+Each worker serves its registry on its own port, ``WAYMARK_WORKER_METRICS_PORT + index``; its
+figures also reach Redis through ``monitoring.fleet`` so ``/v1/alerts`` can judge the fleet.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitoring.fleet import LAG_BUCKETS
+from workers.apply import ApplyResult
 
 
 @dataclass(frozen=True)
@@ -15,18 +23,25 @@ class WorkerMetrics:
     flush_errors: Counter
     heartbeat: Gauge
     event_lag: Histogram
+    rows_written: Counter
+    ledger_skips: Counter
+    dead_lettered: Counter
+    name: str = "0"
+    """This worker's name among its peers (its index), as reported to the fleet."""
 
     @classmethod
-    def create(cls) -> WorkerMetrics:
+    def create(cls, name: str = "0") -> WorkerMetrics:
         r = CollectorRegistry()
         return cls(
             registry=r,
+            name=name,
             flush_batch_keys=Histogram(
                 "waymark_flush_batch_keys", "Keys per applied batch",
                 buckets=(1, 10, 50, 100, 250, 500, 1000, 2500), registry=r,
             ),
             flush_seconds=Histogram(
-                "waymark_flush_seconds", "Time to apply one batch to PostgreSQL",
+                "waymark_flush_seconds",
+                "Time to apply one batch to PostgreSQL (transaction, retries, ack)",
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
             ),
             flush_errors=Counter(
@@ -35,10 +50,31 @@ class WorkerMetrics:
             event_lag=Histogram(
                 "waymark_event_lag_seconds",
                 "From an entry's first accepted event to its commit in PostgreSQL",
-                buckets=(0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60, 300), registry=r,
+                buckets=LAG_BUCKETS, registry=r,
             ),
             heartbeat=Gauge(
                 "waymark_worker_last_heartbeat_timestamp_seconds",
                 "Last time this worker's scheduler completed a tick", registry=r,
             ),
+            rows_written=Counter(
+                "waymark_rows_written", "Progress rows written by applied batches, by table",
+                ["table"], registry=r,
+            ),
+            ledger_skips=Counter(
+                "waymark_flush_ledger_skips",
+                "Batch parts found already applied (a re-delivery after a crash)", registry=r,
+            ),
+            dead_lettered=Counter(
+                "waymark_dead_lettered_keys", "Keys moved to the dead-letter area", registry=r
+            ),
         )
+
+    def applied(self, results: Iterable[ApplyResult], dead: int = 0) -> None:
+        """Count what one flushed batch wrote (its parts' results) and set aside."""
+        for result in results:
+            if not result.applied:
+                self.ledger_skips.inc()
+                continue
+            self.rows_written.labels("chapter_progress").inc(result.chapters)
+            self.rows_written.labels("course_progress").inc(result.courses)
+        self.dead_lettered.inc(dead)
