@@ -139,24 +139,27 @@ class CounterHistory:
         return tuple(b - a for a, b in zip(base, last, strict=True))
 
 
+COUNTERS = 2 + len(LAG_BUCKETS) + 1
+"""Width of a report's counters: errors, flushes, lag buckets with +Inf."""
+
+
 @dataclass
 class FleetTotals:
     """Sums the workers' counters into totals that never go down across worker restarts."""
 
     last: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    totals: tuple[float, ...] = ()
+    totals: tuple[float, ...] = (0.0,) * COUNTERS
 
     def update(self, reports: list[WorkerReport]) -> tuple[float, ...]:
         for r in reports:
+            if len(r.counters) != COUNTERS:
+                continue  # a worker of another version: its figures do not line up
             prev = self.last.get(r.name)
-            if prev is None or len(prev) != len(r.counters) or any(
-                b < a for a, b in zip(prev, r.counters, strict=True)
-            ):
-                prev = tuple(0.0 for _ in r.counters)  # first sight or a restart: count from 0
-            delta = tuple(b - a for a, b in zip(prev, r.counters, strict=True))
-            if not self.totals:
-                self.totals = tuple(0.0 for _ in delta)
-            self.totals = tuple(t + d for t, d in zip(self.totals, delta, strict=True))
+            if prev is None or any(b < a for a, b in zip(prev, r.counters, strict=True)):
+                prev = (0.0,) * COUNTERS  # first sight or a restart: count from 0
+            self.totals = tuple(
+                t + b - a for t, a, b in zip(self.totals, prev, r.counters, strict=True)
+            )
             self.last[r.name] = r.counters
         return self.totals
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from structlog.testing import capture_logs
 
 from monitoring import alerts as a
-from monitoring.fleet import CounterHistory, FleetTotals, WorkerReport, heartbeat_age_s
+from monitoring.fleet import COUNTERS, CounterHistory, FleetTotals, WorkerReport, heartbeat_age_s
 from monitoring.queue import pending_age_s
 from waymark.settings import Settings
 
@@ -51,10 +51,14 @@ def test_heartbeat_age_is_that_of_the_stalest_worker_that_has_ticked() -> None:
 
 
 def test_fleet_totals_keep_counting_across_a_worker_restart() -> None:
+    def counters(errors: float, flushes: float) -> tuple[float, ...]:
+        return (errors, flushes) + (0.0,) * (COUNTERS - 2)
+
     totals = FleetTotals()
-    totals.update([WorkerReport("0", 1, (5.0, 10.0))])
-    totals.update([WorkerReport("0", 2, (7.0, 20.0)), WorkerReport("1", 2, (1.0, 1.0))])
-    assert totals.update([WorkerReport("0", 3, (1.0, 2.0))]) == (9.0, 23.0)  # restarted
+    assert totals.update([]) == counters(0, 0)
+    totals.update([WorkerReport("0", 1, counters(5, 10))])
+    totals.update([WorkerReport("0", 2, counters(7, 20)), WorkerReport("1", 2, counters(1, 1))])
+    assert totals.update([WorkerReport("0", 3, counters(1, 2))]) == counters(9, 23)  # restart
 
 
 def test_a_counter_history_gives_the_increase_over_the_window() -> None:
