@@ -2,9 +2,10 @@
 
 ``up`` runs the whole stack for development (embedded Redis and PostgreSQL unless their URLs are
 set, migrations, a development key, the ingest server and the workers, restarted when they
-die). ``serve``, ``worker`` and ``migrate`` are the production entry points, pointed at external
-servers by ``REDIS_URL`` / ``DATABASE_URL``. Subcommands import the packages they run only when
-chosen, so ``waymark config`` works without a database driver's import cost.
+die). ``serve``, ``worker``, ``monitor`` and ``migrate`` are the production entry points,
+pointed at external servers by ``REDIS_URL`` / ``DATABASE_URL``. Subcommands import the
+packages they run only when chosen, so ``waymark config`` works without a database driver's
+import cost.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one worker process")
     worker.add_argument("--index", type=int, default=0, help="this worker's number, from 0")
     worker.set_defaults(run=_worker)
+    monitor = commands.add_parser("monitor", help="run the queue sampler and alert evaluation")
+    monitor.set_defaults(run=_monitor)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     commands.add_parser("config", help="print the effective settings").set_defaults(run=_config)
     stack = commands.add_parser("stack", help="run only the embedded Redis and PostgreSQL")
@@ -136,6 +139,15 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.main import run
 
     run(settings, index=args.index)
+    return 0
+
+
+def _monitor(args: argparse.Namespace, settings: Settings) -> int:
+    if not _require_urls(settings, "monitor"):
+        return EXIT_USAGE
+    from ingest.monitor import run
+
+    run(settings)
     return 0
 
 
