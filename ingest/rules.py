@@ -1,13 +1,23 @@
-"""Per-course rules the ingest needs (completion threshold, passing score), cached briefly."""
+"""Per-course rules the ingest needs (completion threshold, passing score), cached briefly.
+
+While PostgreSQL is unreachable, rules already known keep being used (catalogs change rarely),
+so ingest goes on taking events for those courses; a course never seen is answered 503.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 
 import asyncpg
+import structlog
 
+from ingest.errors import Unavailable
 from ingest.prepare import DEFAULT_RULES, CourseRules
+
+log = structlog.get_logger()
+LOOKUP_TIMEOUT_S = 1.0
 
 
 class CourseRulesCache:
@@ -29,11 +39,14 @@ class CourseRulesCache:
             else:
                 missing.append(cid)
         if missing:
-            rows = await self._pool.fetch(
-                "SELECT course_id, completion_threshold, passing_score FROM courses"
-                " WHERE course_id = ANY($1::text[])",
-                missing,
-            )
+            try:
+                rows = await asyncio.wait_for(self._pool.fetch(
+                    "SELECT course_id, completion_threshold, passing_score FROM courses"
+                    " WHERE course_id = ANY($1::text[])",
+                    missing,
+                ), LOOKUP_TIMEOUT_S)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
+                return self._stale(out, missing, e)
             found = {
                 r["course_id"]: CourseRules(r["completion_threshold"], r["passing_score"])
                 for r in rows
@@ -42,6 +55,20 @@ class CourseRulesCache:
                 rules = found.get(cid, DEFAULT_RULES)
                 self._entries[cid] = (now + self._ttl, rules)
                 out[cid] = rules
+        return out
+
+    def _stale(
+        self, out: dict[str, CourseRules], missing: list[str], error: Exception
+    ) -> dict[str, CourseRules]:
+        """PostgreSQL is away: keep using what was known, refuse (503) what never was."""
+        unknown = [cid for cid in missing if cid not in self._entries]
+        if unknown:
+            log.warning("course_rules_unavailable", error=type(error).__name__, courses=unknown)
+            raise Unavailable(
+                "course rules cannot be read right now; retry later", code="catalog_unavailable"
+            )
+        for cid in missing:
+            out[cid] = self._entries[cid][1]
         return out
 
     def forget(self, course_id: str) -> None:

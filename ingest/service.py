@@ -20,11 +20,20 @@ log = structlog.get_logger()
 
 
 class Backpressure:
-    """Whether the buffer is over its high-water mark, as last sampled."""
+    """Whether the buffer is over its high-water mark.
+
+    Pending keys per shard come from every write's answer and from a periodic sample of all
+    shards (which also sees the workers' drains), so the mark is overshot by at most the
+    requests in flight at once.
+    """
 
     def __init__(self, high_water_keys: int) -> None:
         self.high_water_keys = high_water_keys
-        self.pending_keys = 0
+        self.by_shard: dict[int, int] = {}
+
+    @property
+    def pending_keys(self) -> int:
+        return sum(self.by_shard.values())
 
     @property
     def over(self) -> bool:
@@ -68,12 +77,14 @@ class IngestService:
         accepted = duplicates = 0
         if prepared.writes:
             try:
-                flags = await self.buffer.write(prepared.writes)
+                written = await self.buffer.write(prepared.writes)
             except RedisError as e:
                 log.warning("buffer_write_failed", error=type(e).__name__, detail=str(e))
                 raise Unavailable("the buffer is unavailable; retry later") from None
-            accepted = sum(f.count("1") for f in flags.values())
-            duplicates = sum(f.count("0") for f in flags.values())
+            for shard, (flags, pending) in written.items():
+                accepted += flags.count("1")
+                duplicates += flags.count("0")
+                self.pressure.by_shard[shard] = pending
         rejected.sort(key=lambda r: r.index)
         m = self.metrics
         m.events.labels("accepted").inc(accepted)

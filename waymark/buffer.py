@@ -33,6 +33,16 @@ SOURCE_RING = 1024
 DEDUP_BUCKETS_PER_WINDOW = 4
 
 _encode = msgspec.msgpack.Encoder().encode
+_LOCK = """
+local holder = redis.call('GET', KEYS[1])
+if ARGV[2] == '0' then
+  if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return 1
+end
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 
 def _load(name: str) -> str:
@@ -124,6 +134,7 @@ class MergeBuffer:
         self._ack = redis.register_script(_load("ack.lua"))
         self._dead_letter = redis.register_script(_load("dead_letter.lua"))
         self._requeue = redis.register_script(_load("requeue.lua"))
+        self._lock = redis.register_script(_LOCK)
 
     def shard_of(self, user_id: str) -> int:
         return zlib.crc32(user_id.encode()) % self.shards
@@ -132,8 +143,11 @@ class MergeBuffer:
     def key(shard: int, name: str) -> str:
         return f"wm:{{wm.{shard}}}:{name}"
 
-    async def write(self, writes: dict[int, ShardWrite]) -> dict[int, str]:
-        """Merge a request's events; one round trip, all shards in one MULTI/EXEC."""
+    async def write(self, writes: dict[int, ShardWrite]) -> dict[int, tuple[str, int]]:
+        """Merge a request's events; one round trip, all shards in one MULTI/EXEC.
+
+        Per shard: one flag per event ('1' accepted, '0' duplicate) and the shard's pending keys.
+        """
         bucket = int(time.time()) // self.bucket_s
         async with self.redis.pipeline(transaction=True) as pipe:
             order = sorted(writes)
@@ -154,7 +168,10 @@ class MergeBuffer:
                 ]
                 await self._merge(keys=keys, args=args, client=pipe)
             results = await pipe.execute()
-        return {shard: res.decode() for shard, res in zip(order, results, strict=True)}
+        return {
+            shard: (flags.decode(), int(pending))
+            for shard, (flags, pending) in zip(order, results, strict=True)
+        }
 
     def _lease_keys(self, shard: int) -> list[str]:
         return [self.key(shard, "leases"), self.key(shard, "inflight")]
@@ -184,6 +201,14 @@ class MergeBuffer:
 
     async def ack(self, batch: DrainedBatch) -> None:
         await self._ack(keys=self._lease_keys(batch.shard), args=[batch.batch_id])
+
+    async def lock_shard(self, shard: int, token: str, ttl_ms: int) -> bool:
+        """Take (or renew, with the same token) the right to flush ``shard`` for ``ttl_ms``."""
+        ok = await self._lock(keys=[self.key(shard, "flushlock")], args=[token, ttl_ms])
+        return bool(ok)
+
+    async def unlock_shard(self, shard: int, token: str) -> None:
+        await self._lock(keys=[self.key(shard, "flushlock")], args=[token, 0])
 
     async def _set_lease(self, batch: DrainedBatch, due_ms: int) -> None:
         await self.redis.zadd(self.key(batch.shard, "leases"), {batch.batch_id: due_ms}, xx=True)
@@ -259,11 +284,15 @@ class MergeBuffer:
 
     async def pending_keys(self) -> int:
         """Keys waiting in the buffer, all shards."""
+        return sum((await self.pending_by_shard()).values())
+
+    async def pending_by_shard(self) -> dict[int, int]:
+        """Keys waiting in each shard (one pipelined round trip)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in range(self.shards):
                 pipe.zcard(self.key(shard, "due"))
             res = await pipe.execute()
-        return int(sum(res))
+        return {shard: int(n) for shard, n in enumerate(res)}
 
     async def inflight_batches(self) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:

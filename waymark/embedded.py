@@ -94,7 +94,11 @@ class EmbeddedStack:
             self._lock(stack)
             ports = choose_ports(self._data_dir)
             if not settings.redis_url:
-                redis = RedisServer(self._data_dir / "redis", ports.redis)
+                redis = RedisServer(
+                    self._data_dir / "redis",
+                    ports.redis,
+                    appendfsync="always" if settings.durability == "strict" else "everysec",
+                )
                 redis.start()
                 stack.callback(redis.stop)
                 settings = settings.replace(redis_url=redis.url)

@@ -1,11 +1,12 @@
 """The arq worker: flush jobs per shard, catalog recomputes, and the flush scheduler.
 
 Each worker process runs a scheduler task that looks at every shard a few times a second and
-enqueues ``flush_shard(shard)`` with the job id ``flush:<shard>``: arq refuses a second job with
-the same id while one is queued or running, so a shard is flushed by one job at a time and never
-by two workers at once. A flush job drains due keys in leased batches until the shard has none
-left (or its time slice is used), applying each batch in one PostgreSQL transaction before
-acknowledging it. Jobs are serialized with msgpack, never pickle.
+enqueues ``flush_shard(shard)`` with the job id ``flush:<shard>:<second>`` (arq refuses a
+duplicate id, so a busy shard gets at most one queued job per second). A flush job takes the
+shard's lock in Redis — an expiring token, so a worker that dies frees it within seconds — and
+drains due keys in leased batches until the shard has none left (or its time slice is used),
+applying each batch in one PostgreSQL transaction before acknowledging it. Jobs are serialized
+with msgpack, never pickle.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import signal
 import time
+import uuid
 from typing import Any
 
 import msgspec
@@ -36,12 +38,28 @@ from workers.outbox import relay_forever
 
 log = structlog.get_logger()
 FLUSH_SLICE_S = 2.0
+SHARD_LOCK_MS = 5000
 RECOMPUTE_BATCH = 500
 RECOMPUTE_PAUSE_S = 0.01
 
 
 async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
-    """Drain and apply due batches of ``shard``; return how many keys were applied."""
+    """Drain and apply due batches of ``shard``; return how many keys were applied.
+
+    The shard lock (renewed per batch, expiring on its own if this process dies) keeps two
+    jobs off one shard; a job that finds it taken returns at once.
+    """
+    buffer: MergeBuffer = ctx["buffer"]
+    token = uuid.uuid4().hex
+    if not await buffer.lock_shard(shard, token, SHARD_LOCK_MS):
+        return 0
+    try:
+        return await _flush_locked(ctx, shard, token)
+    finally:
+        await buffer.unlock_shard(shard, token)
+
+
+async def _flush_locked(ctx: dict[str, Any], shard: int, token: str) -> int:
     buffer: MergeBuffer = ctx["buffer"]
     settings: Settings = ctx["settings"]
     metrics: WorkerMetrics = ctx["metrics"]
@@ -49,6 +67,8 @@ async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
     deadline = time.monotonic() + FLUSH_SLICE_S
     applied = 0
     while time.monotonic() < deadline and not ctx["stopping"].is_set():
+        if not await buffer.lock_shard(shard, token, SHARD_LOCK_MS):
+            break
         batch = await buffer.reclaim(shard) or await buffer.drain(shard, settings.flush_batch)
         if batch is None:
             break
@@ -96,7 +116,10 @@ async def _schedule(ctx: dict[str, Any]) -> None:
     while True:
         try:
             for shard in await buffer.shards_with_work():
-                await queue.enqueue_job("flush_shard", shard, _job_id=f"flush:{shard}")
+                # One job id per shard and second: never two queued at once, and a job lost
+                # with a dead worker blocks its shard for a second, not for arq's job timeout.
+                job_id = f"flush:{shard}:{int(time.time())}"
+                await queue.enqueue_job("flush_shard", shard, _job_id=job_id)
             metrics.heartbeat.set(time.time())
         except Exception as e:  # Redis away: try again next tick
             log.warning("schedule_failed", error=type(e).__name__)
@@ -197,24 +220,42 @@ async def _run_until_signal(settings: Settings, metrics: WorkerMetrics) -> None:
 
     No new job starts; running flush jobs finish the batch in hand and drain no more; what is
     still running at the deadline is cancelled and its leased batches released at once, so
-    another worker takes them without waiting for the lease to expire.
+    another worker takes them without waiting for the lease to expire. If the worker loop
+    itself fails (Redis gone), it is started again after a pause instead of ending the process.
     """
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    worker = create_worker(settings, metrics, stopping=stopping, handle_signals=False)
-    main = asyncio.create_task(worker.async_run())
-    stop = asyncio.create_task(stopping.wait())
-    await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.set()
+    pause = 0.5
+    while not stopping.is_set():
+        worker = create_worker(settings, metrics, stopping=stopping, handle_signals=False)
+        main = asyncio.create_task(worker.async_run())
+        stop = asyncio.create_task(stopping.wait())
+        await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+        failed = main.done() and not main.cancelled() and main.exception() is not None
+        await _stop_worker(worker, main, stop, settings.shutdown_s)
+        if failed and not stopping.is_set():
+            log.warning("worker_loop_failed", error=repr(main.exception()), restart_in_s=pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), pause)
+            pause = min(pause * 2, 10.0)
+    log.info("worker_stopped")
+
+
+async def _stop_worker(
+    worker: Worker, main: asyncio.Task[None], stop: asyncio.Task[Any], grace_s: float
+) -> None:
     worker.allow_pick_jobs = False
+    if not main.done():
+        worker.ctx["stopping"].set()
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
-        await asyncio.wait(running, timeout=settings.shutdown_s)
+        await asyncio.wait(running, timeout=grace_s)
     for t in [*worker.tasks.values(), main, stop]:
         t.cancel()
     await asyncio.gather(*worker.tasks.values(), main, stop, return_exceptions=True)
-    await shutdown(worker.ctx)
-    await worker.pool.aclose()
-    log.info("worker_stopped", jobs_complete=worker.jobs_complete)
+    with contextlib.suppress(Exception):
+        await shutdown(worker.ctx)
+    with contextlib.suppress(Exception):
+        await worker.pool.aclose()

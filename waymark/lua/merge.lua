@@ -5,7 +5,8 @@
 -- payload = {events, ops}; events[i] = {event_id, source_slot (0 = none), seq};
 -- ops[j] = {event_index, keyid, 'c' | 'k', urgent (0|1), data}.
 -- An entry is {state, list, accepted_ms}: accepted_ms is when the key was first dirtied, for lag.
--- Returns a string with one char per event: '1' accepted, '0' duplicate.
+-- Returns {flags, pending}: one char per event, '1' accepted or '0' duplicate, and the number
+-- of keys now pending in the shard (for the ingest's high-water check).
 local payload = cmsgpack.unpack(ARGV[1])
 local window = tonumber(ARGV[2])
 local dedup_ttl = tonumber(ARGV[3])
@@ -182,4 +183,4 @@ end
 
 local out = {}
 for i = 1, #events do out[i] = ok[i] and '1' or '0' end
-return table.concat(out)
+return {table.concat(out), redis.call('ZCARD', KEYS[2])}
