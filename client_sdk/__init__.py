@@ -32,6 +32,7 @@ from .events import new_event_id, now_ms
 from .options import ClientOptions
 from .pipeline import ClientStats
 from .spool import SpoolError
+from .tokens import mint_user_token
 
 if TYPE_CHECKING:
     from .aio_client import AsyncProgressClient
@@ -68,6 +69,7 @@ __all__ = [
     "QuizResponse",
     "SpoolError",
     "WaymarkClientError",
+    "mint_user_token",
     "new_event_id",
     "now_ms",
 ]

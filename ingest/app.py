@@ -32,10 +32,12 @@ from ingest.context import (
     SETTINGS,
 )
 from ingest.errors import Handler, error_middleware
+from ingest.guard import guard, rate_limiter
 from ingest.metering import MeteredIngestService
 from ingest.metrics import IngestMetrics
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
+from ingest.tokens import TokenVerifier
 from waymark.buffer import MergeBuffer
 from waymark.db import close_pool
 from waymark.db import create_pool as create_pg_pool
@@ -120,13 +122,15 @@ async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamRe
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[ingest_metrics, error_middleware],
+        middlewares=[ingest_metrics, error_middleware, guard],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[KEYS] = KeyRing(settings.api_keys)
+    tokens = TokenVerifier(settings.user_token_secrets, audience=settings.user_token_audience)
+    app[KEYS] = KeyRing(settings.api_keys, tokens)
     app[METRICS] = IngestMetrics.create()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(rate_limiter)
     app.cleanup_ctx.append(alerts.monitor_ctx)
     app.router.add_post("/v1/events", handlers.post_events)
     app.router.add_get(

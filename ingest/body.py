@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import TypeVar
 
 import msgspec
 from aiohttp import web
 
-from ingest.errors import BadRequest, TooLarge, UnsupportedMedia
+from ingest.errors import BadRequest, RequestTimeout, TooLarge, UnsupportedMedia
 
 JSON = "application/json"
 MSGPACK = frozenset({"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"})
@@ -29,8 +30,12 @@ def body_format(request: web.Request) -> str:
     )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The body, decompressed, never more than ``limit`` bytes held in memory."""
+async def read_body(request: web.Request, limit: int, timeout_s: float = 30.0) -> bytes:
+    """The body, decompressed, never more than ``limit`` bytes held in memory.
+
+    The whole body must arrive within ``timeout_s``: a client that trickles it (slow loris)
+    gets a 408 instead of holding a connection and a buffer open.
+    """
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", ""):
         raise UnsupportedMedia(
@@ -40,10 +45,14 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and encoding != "gzip" and request.content_length > limit:
         raise TooLarge(f"body exceeds {limit} bytes")
     raw = bytearray()
-    while chunk := await request.content.read(_CHUNK):
-        raw += chunk
-        if len(raw) > limit:
-            raise TooLarge(f"body exceeds {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.read(_CHUNK):
+                raw += chunk
+                if len(raw) > limit:
+                    raise TooLarge(f"body exceeds {limit} bytes")
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     if encoding != "gzip":
         return bytes(raw)
     return gunzip_bounded(bytes(raw), limit)

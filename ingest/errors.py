@@ -56,6 +56,22 @@ class UnsupportedMedia(IngestError):
     status, code = 415, "unsupported_media_type"
 
 
+class RequestTimeout(IngestError):
+    """The body did not arrive within the read deadline (a trickling, slow-loris client)."""
+
+    status, code = 408, "body_timeout"
+
+
+class TooManyRequests(IngestError):
+    """The rate limit of this key or user is exceeded; nothing of the request was read."""
+
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Unavailable(IngestError):
     """Nothing of the request was taken; retrying later is safe."""
 

@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 
 from aggregator import catalog, read
+from ingest.auth import own_events_only
 from ingest.body import body_format, decode_as, read_body
 from ingest.context import KEYS, POOL, QUEUE, RULES, SERVICE, SETTINGS
 from ingest.errors import BadRequest, NotFound
@@ -19,9 +20,10 @@ def json_response(obj: object, status: int = 200) -> web.Response:
 
 async def post_events(request: web.Request) -> web.Response:
     app = request.app
-    app[KEYS].require(request, "ingest")
+    principal = app[KEYS].require(request, "ingest")
     fmt = body_format(request)
-    body = await read_body(request, app[SETTINGS].max_body_bytes)
+    body = await read_body(request, app[SETTINGS].max_body_bytes, app[SETTINGS].body_timeout_s)
+    own_events_only(principal, fmt, body)
     result = await app[SERVICE].ingest(fmt, body)
     return json_response(result, status=202)
 
@@ -40,7 +42,7 @@ async def put_course(request: web.Request) -> web.Response:
     app = request.app
     app[KEYS].require(request, "admin")
     course_id = request.match_info["course_id"]
-    body = await read_body(request, app[SETTINGS].max_body_bytes)
+    body = await read_body(request, app[SETTINGS].max_body_bytes, app[SETTINGS].body_timeout_s)
     doc = decode_as("json", body, catalog.CourseCatalog)
     try:
         async with app[POOL].acquire() as conn:
