@@ -1,0 +1,276 @@
+"""End-to-end benchmark: Waymark against its own ceilings and the naive design, in one run.
+
+    .venv/bin/python -m benchmarks.run --workload heartbeat --seconds 10 --workers 2
+
+Starts Redis (AOF everysec) and PostgreSQL in a temporary directory, then measures in order:
+Waymark end to end (``waymark serve`` + workers, load from a separate process), the merge
+ceiling, the apply ceiling, and the naive per-event service behind the same HTTP front. Prints
+JSON and a markdown table; ratios come from the same run, so they hold on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from redis.asyncio import Redis
+
+from benchmarks.ceilings import apply_ceiling, merge_ceiling
+from waymark.buffer import MergeBuffer
+from waymark.db import migrate
+from waymark.devstack import PostgresServer, RedisServer, free_port
+
+KEY = "bench-secret"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def pids_named(name: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip().startswith(name):
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+async def wait_http(url: str) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            try:
+                async with s.get(f"{url}/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} never answered")
+
+
+def run_load(url: str, args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    """Drive the load from its own process; return its report and its CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen([sys.executable, "-m", "benchmarks.load", "--url", url, "--key", KEY,
+                          "--workload", args.workload, "--seconds", str(args.seconds),
+                          "--clients", str(args.clients)], stdout=subprocess.PIPE)
+    out, _ = p.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return json.loads(out), cpu
+
+
+async def freshness(url: str, probes: int = 20) -> dict[str, float]:
+    waits: list[float] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s:
+        for i in range(probes):
+            user = f"fresh-{i}-{time.monotonic_ns()}"
+            ev = {"id": user, "type": "chapter_progress", "user_id": user, "course_id": "c-1",
+                  "chapter_id": "ch-1", "ts": int(time.time() * 1000), "progress": 10.0}
+            async with s.post(f"{url}/v1/events", json={"events": [ev]}) as r:
+                assert r.status == 202, await r.text()
+            t0 = time.monotonic()
+            while True:
+                async with s.get(f"{url}/v1/users/{user}/courses/c-1") as r:
+                    if r.status == 200:
+                        break
+                await asyncio.sleep(0.01)
+            waits.append(time.monotonic() - t0)
+    waits.sort()
+    return {"p50_s": round(waits[len(waits) // 2], 3), "p99_s": round(waits[-1], 3)}
+
+
+async def scrape_lag(ports: list[int]) -> dict[str, float]:
+    """p50/p99 of waymark_event_lag_seconds over all workers (upper bucket bounds)."""
+    buckets: dict[float, float] = {}
+    async with aiohttp.ClientSession() as s:
+        for port in ports:
+            async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                for line in (await r.text()).splitlines():
+                    if line.startswith("waymark_event_lag_seconds_bucket"):
+                        le = line.split('le="')[1].split('"')[0]
+                        bound = float("inf") if le == "+Inf" else float(le)
+                        buckets[bound] = buckets.get(bound, 0) + float(line.rsplit(" ", 1)[1])
+    total = buckets.get(float("inf"), 0)
+    out = {}
+    for name, q in (("p50_le_s", 0.5), ("p99_le_s", 0.99)):
+        out[name] = next((b for b in sorted(buckets) if total and buckets[b] >= q * total), 0.0)
+    return out
+
+
+async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
+                      args: argparse.Namespace) -> dict[str, Any]:
+    port, metrics_base = free_port(), free_port()
+    env = dict(os.environ, REDIS_URL=redis.url, DATABASE_URL=pg.url, WAYMARK_HTTP_PORT=str(port),
+               WAYMARK_API_KEYS=f"bench:{KEY}:ingest+read+admin", WAYMARK_LOG_LEVEL="warning",
+               WAYMARK_WORKER_METRICS_PORT=str(metrics_base),
+               WAYMARK_HIGH_WATER_KEYS=str(10_000_000))
+    serve = subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env)
+    workers = [subprocess.Popen([sys.executable, "-m", "waymark", "worker", "--index", str(i)],
+                                env=env) for i in range(args.workers)]
+    url = f"http://127.0.0.1:{port}"
+    procs = {"serve": [serve.pid], "workers": [w.pid for w in workers]}
+    try:
+        await wait_http(url)
+        servers = {"redis": pids_named("redis-server"), "postgres": pids_named("postgres")}
+        before = {k: sum(cpu_s(p) for p in v) for k, v in {**procs, **servers}.items()}
+        t0 = time.monotonic()
+        load, load_cpu = await asyncio.to_thread(run_load, url, args)
+        redis_client = Redis.from_url(redis.url)
+        buffer = MergeBuffer(redis_client, shards=16, merge_window_ms=2000, dedup_window_s=3600,
+                             lease_s=30)
+        while await buffer.pending_keys() or await buffer.inflight_batches():
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - t0
+        servers = {"redis": pids_named("redis-server"), "postgres": pids_named("postgres")}
+        after = {k: sum(cpu_s(p) for p in v) for k, v in {**procs, **servers}.items()}
+        conn = await asyncpg.connect(pg.url)
+        rows = await conn.fetchval("SELECT count(*) FROM chapter_progress")
+        await conn.close()
+        keys_applied = 0.0
+        async with aiohttp.ClientSession() as s:
+            for i in range(args.workers):
+                async with s.get(f"http://127.0.0.1:{metrics_base + i}/metrics") as r:
+                    for line in (await r.text()).splitlines():
+                        if line.startswith("waymark_flush_batch_keys_sum"):
+                            keys_applied += float(line.rsplit(" ", 1)[1])
+        info = await redis_client.info("memory")
+        await redis_client.aclose()
+        total_accepted = load["accepted_total"]  # warm-up included, as the rows are
+        return {
+            "ingest": load,
+            "applied_events_per_s": round(total_accepted / elapsed),
+            "drained_after_s": round(elapsed, 1),
+            "rows_written": int(keys_applied),
+            "chapter_rows": rows,
+            "merge_ratio": round(total_accepted / max(1, keys_applied), 2),
+            "freshness": await freshness(url),
+            "event_lag": await scrape_lag([metrics_base + i for i in range(args.workers)]),
+            "peak_rss_mb": {"serve": peak_rss_mb(serve.pid),
+                            "workers": [peak_rss_mb(w.pid) for w in workers]},
+            "redis_used_memory_peak_mb": round(int(info["used_memory_peak"]) / 2**20, 1),
+            "cpu_s": {k: round(after[k] - before[k], 1) for k in after} | {
+                "load": round(load_cpu, 1)},
+        }
+    finally:
+        for p in [serve, *workers]:
+            p.send_signal(signal.SIGTERM)
+        for p in [serve, *workers]:
+            p.wait(30)
+
+
+async def naive(pg: PostgresServer, args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=pg.url, WAYMARK_API_KEYS=f"bench:{KEY}:ingest")
+    p = subprocess.Popen([sys.executable, "-m", "benchmarks.naive", "--port", str(port)], env=env)
+    try:
+        await wait_http(f"http://127.0.0.1:{port}")
+        load, _ = await asyncio.to_thread(run_load, f"http://127.0.0.1:{port}", args)
+        return load
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+
+
+def table(r: dict[str, Any]) -> str:
+    e = r["waymark"]
+    rows = [
+        ("workload", r["workload"]),
+        ("accepted events/s (after warm-up)", e["ingest"]["accepted_per_s"]),
+        ("ingest latency p50 / p95 / p99 ms", " / ".join(str(v) for v in
+                                                          e["ingest"]["latency_ms"].values())),
+        ("applied to PostgreSQL, events/s", e["applied_events_per_s"]),
+        ("merge ratio (events per row written)", e["merge_ratio"]),
+        ("freshness p50 / p99 s", f"{e['freshness']['p50_s']} / {e['freshness']['p99_s']}"),
+        ("event lag p50 / p99 (bucket bound) s",
+         f"{e['event_lag']['p50_le_s']} / {e['event_lag']['p99_le_s']}"),
+        ("merge ceiling events/s", r["merge_ceiling"]["events_per_s"]),
+        ("apply ceiling rows/s", r["apply_ceiling"]["rows_per_s"]),
+        ("naive events/s", r["naive"]["accepted_per_s"]),
+        ("Waymark ÷ naive", r["ratios"]["waymark_over_naive"]),
+        ("ingest ÷ merge ceiling", r["ratios"]["ingest_over_merge_ceiling"]),
+        ("workers ÷ apply ceiling (rows)", r["ratios"]["workers_over_apply_ceiling"]),
+        ("peak RSS MB serve / workers", f"{e['peak_rss_mb']['serve']} / "
+                                        f"{e['peak_rss_mb']['workers']}"),
+        ("Redis peak memory MB", e["redis_used_memory_peak_mb"]),
+        ("CPU s by process group", e["cpu_s"]),
+    ]
+    return "| figure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="waymark-run-"))
+    root.chmod(0o755)
+    redis, pg = RedisServer(root / "redis", free_port()), PostgresServer(root / "pg", free_port())
+    redis.start()
+    pg.start()
+    try:
+        await migrate(pg.url)
+        result: dict[str, Any] = {"workload": args.workload, "workers": args.workers}
+        result["waymark"] = await waymark_e2e(redis, pg, args)
+        result["merge_ceiling"] = await merge_ceiling(redis.url, args.workload, args.seconds)
+        result["apply_ceiling"] = await apply_ceiling(pg.url, args.workload, args.seconds)
+        result["naive"] = await naive(pg, args)
+        e = result["waymark"]
+        result["ratios"] = {
+            "waymark_over_naive": round(e["applied_events_per_s"]
+                                        / max(1, result["naive"]["accepted_per_s"]), 1),
+            "ingest_over_merge_ceiling": round(e["ingest"]["accepted_per_s"]
+                                               / max(1, result["merge_ceiling"]["events_per_s"]),
+                                               2),
+            "workers_over_apply_ceiling": round(e["rows_written"] / e["drained_after_s"]
+                                                / max(1, result["apply_ceiling"]["rows_per_s"]),
+                                                2),
+        }
+        return result
+    finally:
+        pg.stop()
+        redis.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", choices=["heartbeat", "burst"], default="heartbeat")
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--json", type=Path, help="also write the JSON report here")
+    a = ap.parse_args()
+    report = asyncio.run(main(a))
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(table(report))
