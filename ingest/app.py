@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import structlog
 from aiohttp import web
 from arq.connections import RedisSettings, create_pool
@@ -77,7 +78,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     assert settings.redis_url is not None and settings.database_url is not None
     app[REDIS] = redis = redis_client(settings)
     app[POOL] = pool = await create_pg_pool(settings.database_url)
-    app[QUEUE] = queue = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    app[QUEUE] = queue = await create_pool(
+        RedisSettings.from_dsn(settings.redis_url),
+        job_serializer=msgspec.msgpack.encode,  # as the workers decode jobs: never pickle
+        job_deserializer=msgspec.msgpack.decode,
+    )
     app[BUFFER] = buffer = make_buffer(redis, settings)
     app[RULES] = rules = CourseRulesCache(pool, settings.catalog_cache_s)
     app[PRESSURE] = pressure = Backpressure(settings.high_water_keys)
@@ -99,7 +104,7 @@ async def _sample_pressure(app: web.Application) -> None:
     buffer, pressure, gauge = app[BUFFER], app[PRESSURE], app[METRICS].pending_keys
     while True:
         try:
-            pressure.pending_keys = await buffer.pending_keys()
+            pressure.by_shard = await buffer.pending_by_shard()
             gauge.set(pressure.pending_keys)
         except Exception as e:  # Redis down: writes will answer 503 on their own
             log.debug("pressure_sample_failed", error=type(e).__name__)
