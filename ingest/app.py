@@ -167,4 +167,5 @@ def run(settings: Settings) -> None:
         print=None,
         shutdown_timeout=10.0,
         auto_decompress=SERVER_OPTIONS["auto_decompress"],
+        reuse_port=settings.http_processes > 1,
     )

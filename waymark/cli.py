@@ -84,7 +84,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         }
         supervisor = Supervisor(env)
         try:
-            supervisor.start("serve", [sys.executable, "-m", "waymark", "serve"])
+            for i in range(live.http_processes):
+                name = "serve" if live.http_processes == 1 else f"serve-{i}"
+                supervisor.start(name, [sys.executable, "-m", "waymark", "serve"])
             for i in range(live.workers):
                 argv = [sys.executable, "-m", "waymark", "worker", "--index", str(i)]
                 supervisor.start(f"worker-{i}", argv)

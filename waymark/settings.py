@@ -39,6 +39,8 @@ class Settings:
     database_url: str | None = None
     data_dir: Path = Path(".waymark")
     workers: int = 2
+    http_processes: int = 1
+    """``waymark up`` runs this many HTTP servers on one port (SO_REUSEPORT when above 1)."""
     worker_concurrency: int = 4
     worker_metrics_port: int = 9100
     api_keys: tuple[ApiKey, ...] = ()
@@ -86,6 +88,7 @@ class Settings:
         ints = {
             "http_port": "WAYMARK_HTTP_PORT",
             "workers": "WAYMARK_WORKERS",
+            "http_processes": "WAYMARK_HTTP_PROCESSES",
             "worker_concurrency": "WAYMARK_WORKER_CONCURRENCY",
             "worker_metrics_port": "WAYMARK_WORKER_METRICS_PORT",
             "merge_window_ms": "WAYMARK_MERGE_WINDOW_MS",
