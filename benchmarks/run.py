@@ -136,12 +136,14 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
     env = dict(os.environ, REDIS_URL=redis.url, DATABASE_URL=pg.url, WAYMARK_HTTP_PORT=str(port),
                WAYMARK_API_KEYS=f"bench:{KEY}:ingest+read+admin", WAYMARK_LOG_LEVEL="warning",
                WAYMARK_WORKER_METRICS_PORT=str(metrics_base),
-               WAYMARK_HIGH_WATER_KEYS=str(10_000_000))
-    serve = subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env)
+               WAYMARK_HIGH_WATER_KEYS=str(10_000_000),
+               WAYMARK_HTTP_PROCESSES=str(args.ingest))
+    serves = [subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env)
+              for _ in range(args.ingest)]
     workers = [subprocess.Popen([sys.executable, "-m", "waymark", "worker", "--index", str(i)],
                                 env=env) for i in range(args.workers)]
     url = f"http://127.0.0.1:{port}"
-    procs = {"serve": [serve.pid], "workers": [w.pid for w in workers]}
+    procs = {"serve": [p.pid for p in serves], "workers": [w.pid for w in workers]}
     try:
         await wait_http(url)
         servers = {"redis": pids_named("redis-server"), "postgres": pids_named("postgres")}
@@ -178,16 +180,16 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
             "merge_ratio": round(total_accepted / max(1, keys_applied), 2),
             "freshness": await freshness(url),
             "event_lag": await scrape_lag([metrics_base + i for i in range(args.workers)]),
-            "peak_rss_mb": {"serve": peak_rss_mb(serve.pid),
+            "peak_rss_mb": {"serve": [peak_rss_mb(p.pid) for p in serves],
                             "workers": [peak_rss_mb(w.pid) for w in workers]},
             "redis_used_memory_peak_mb": round(int(info["used_memory_peak"]) / 2**20, 1),
             "cpu_s": {k: round(after[k] - before[k], 1) for k in after} | {
                 "load": round(load_cpu, 1)},
         }
     finally:
-        for p in [serve, *workers]:
+        for p in [*serves, *workers]:
             p.send_signal(signal.SIGTERM)
-        for p in [serve, *workers]:
+        for p in [*serves, *workers]:
             p.wait(30)
 
 
@@ -238,8 +240,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     pg.start()
     try:
         await migrate(pg.url)
-        result: dict[str, Any] = {"workload": args.workload, "workers": args.workers}
+        result: dict[str, Any] = {"workload": args.workload, "workers": args.workers,
+                                  "ingest_processes": args.ingest}
         result["waymark"] = await waymark_e2e(redis, pg, args)
+        if args.only_waymark:
+            return result
         result["merge_ceiling"] = await merge_ceiling(redis.url, args.workload, args.seconds)
         result["apply_ceiling"] = await apply_ceiling(pg.url, args.workload, args.seconds)
         result["naive"] = await naive(pg, args)
@@ -266,6 +271,9 @@ if __name__ == "__main__":
     ap.add_argument("--workload", choices=["heartbeat", "burst"], default="heartbeat")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--ingest", type=int, default=1, help="HTTP server processes (SO_REUSEPORT)")
+    ap.add_argument("--only-waymark", action="store_true",
+                    help="skip the ceilings and the naive baseline (scaling runs)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--json", type=Path, help="also write the JSON report here")
     a = ap.parse_args()
@@ -273,4 +281,5 @@ if __name__ == "__main__":
     if a.json:
         a.json.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-    print(table(report))
+    if "ratios" in report:
+        print(table(report))
