@@ -43,6 +43,18 @@ class CourseCatalog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     modules: Annotated[list[CatalogModule], msgspec.Meta(max_length=1000)] = []
 
 
+class RecomputeView(msgspec.Struct, kw_only=True):
+    """How far the latest catalog version has been applied to the course's learners."""
+
+    version: int
+    state: str
+    """``queued`` | ``running`` | ``done`` | ``superseded`` (a newer version took over)."""
+    learners_total: int
+    learners_done: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class CatalogView(msgspec.Struct, kw_only=True):
     """``GET /v1/courses/{course_id}``."""
 
@@ -53,6 +65,7 @@ class CatalogView(msgspec.Struct, kw_only=True):
     completion_threshold: float
     passing_score: float
     modules: list[CatalogModule]
+    recompute: RecomputeView | None = None
 
 
 class CatalogError(ValueError):
@@ -120,6 +133,13 @@ async def store(
                 (course_id, ch.chapter_id, m.module_id, pos, ch.weight, ch.required, ch.kind)
                 for pos, (m, ch) in enumerate((m, ch) for m in catalog.modules for ch in m.chapters)
             ]
+            await conn.execute(
+                "INSERT INTO catalog_recompute (course_id, version) VALUES ($1, $2)"
+                " ON CONFLICT (course_id) DO UPDATE SET version = excluded.version,"
+                " state = 'queued', learners_total = 0, learners_done = 0, started_at = NULL,"
+                " finished_at = NULL, updated_at = now()",
+                course_id, version,
+            )
             await conn.execute("DELETE FROM course_chapters WHERE course_id = $1", course_id)
             await conn.executemany(
                 "INSERT INTO course_chapters (course_id, chapter_id, module_id, position, weight,"
@@ -136,6 +156,11 @@ async def load(conn: Conn, course_id: str) -> CatalogView | None:
     if row is None:
         return None
     cat = msgspec.json.decode(row["doc"], type=CourseCatalog)
+    rc = await conn.fetchrow(
+        "SELECT version, state, learners_total, learners_done, started_at, finished_at"
+        " FROM catalog_recompute WHERE course_id = $1",
+        course_id,
+    )
     return CatalogView(
         course_id=course_id,
         version=row["version"],
@@ -144,6 +169,7 @@ async def load(conn: Conn, course_id: str) -> CatalogView | None:
         completion_threshold=cat.completion_threshold,
         passing_score=cat.passing_score,
         modules=cat.modules,
+        recompute=None if rc is None else RecomputeView(**dict(rc)),
     )
 
 

@@ -31,6 +31,19 @@ class ModuleView(msgspec.Struct, kw_only=True):
     chapters: list[ChapterView]
 
 
+class QuizSummaryView(msgspec.Struct, kw_only=True):
+    """Attempts since the course's last reset (the attempts themselves are all kept)."""
+
+    quiz_id: str
+    attempts: int
+    best_score: float | None
+    best_percent: float | None
+    last_score: float | None
+    last_percent: float | None
+    last_attempt_at: datetime | None
+    passed: bool
+
+
 class CourseProgressView(msgspec.Struct, kw_only=True):
     user_id: str
     course_id: str
@@ -50,6 +63,7 @@ class CourseProgressView(msgspec.Struct, kw_only=True):
     modules: list[ModuleView]
     other_chapters: list[ChapterView]
     """Chapters with activity that the catalog does not (yet) list."""
+    quizzes: list[QuizSummaryView]
 
 
 def _chapter(chapter_id: str, r: asyncpg.Record | None) -> ChapterView:
@@ -112,6 +126,13 @@ async def course_progress(
         course_id,
     )
     version = await conn.fetchval("SELECT version FROM courses WHERE course_id = $1", course_id)
+    quizzes = await conn.fetch(
+        "SELECT quiz_id, attempts, best_score, best_percent, last_score, last_percent,"
+        " last_attempt_at, passed FROM quiz_summary WHERE user_id = $1 AND course_id = $2"
+        " ORDER BY quiz_id",
+        user_id,
+        course_id,
+    )
     modules: dict[str, list[tuple[ChapterView, float, bool]]] = {}
     for c in catalog:
         view = _chapter(c["chapter_id"], by_id.pop(c["chapter_id"], None))
@@ -135,4 +156,5 @@ async def course_progress(
         catalog_version=version,
         modules=[module_rollup(mid, chs) for mid, chs in modules.items()],
         other_chapters=[_chapter(cid, r) for cid, r in by_id.items()],
+        quizzes=[QuizSummaryView(**dict(q)) for q in quizzes],
     )

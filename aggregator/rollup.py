@@ -4,13 +4,16 @@ SPEC §6: percent = 100 * Σ weight of completed required chapters / Σ weight o
 (2 decimals, NULL while the course has no catalog); avg_progress is the mean chapter progress over
 catalog chapters (0 for unseen); time and activity cover every chapter, in the catalog or not.
 Course-level merge state (reset, enrollment, views) is written by the batch apply and only read
-here.
+here. The statement returns the rows whose percent or status moved, with their previous values,
+so the caller can write ``course.progressed`` / ``course.completed`` in the same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from aggregator.events import DomainEvent
 from waymark.db import Conn
 
 RECOMPUTE_SQL = """
@@ -45,6 +48,10 @@ activity AS (
     LEFT JOIN chapter_progress cp ON cp.user_id = p.user_id AND cp.course_id = p.course_id
     GROUP BY p.user_id, p.course_id
 ),
+old AS (
+    SELECT t.user_id, t.course_id, t.percent_complete, t.status
+    FROM course_progress t JOIN pairs USING (user_id, course_id)
+),
 rolled AS (
     SELECT k.user_id, k.course_id,
            CASE WHEN NOT k.has_catalog THEN NULL
@@ -53,7 +60,8 @@ rolled AS (
            k.completed_chapters, k.total_chapters, k.avg_progress, k.last_required_done,
            a.time_spent_ms, a.started_at, a.last_activity_at
     FROM catalog k JOIN activity a USING (user_id, course_id)
-)
+),
+up AS (
 INSERT INTO course_progress AS t (
     user_id, course_id, percent_complete, completed_chapters, total_chapters, avg_progress,
     time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at, status, updated_at
@@ -80,16 +88,48 @@ ON CONFLICT (user_id, course_id) DO UPDATE SET
     completed_at = excluded.completed_at,
     status = excluded.status,
     updated_at = now()
+RETURNING t.user_id, t.course_id, t.percent_complete, t.status, t.completed_at,
+          t.completed_chapters, t.total_chapters, t.last_activity_at
+)
+SELECT up.*, old.percent_complete AS old_percent, old.status AS old_status
+FROM up LEFT JOIN old USING (user_id, course_id)
+WHERE coalesce(old.percent_complete, 0) IS DISTINCT FROM coalesce(up.percent_complete, 0)
+   OR old.status IS DISTINCT FROM up.status
+ORDER BY up.user_id, up.course_id
 """
 
 
 async def recompute_courses(
     conn: Conn, pairs: Sequence[tuple[str, str]]
-) -> None:
-    """Recompute the rollup of every given (user, course) in one statement."""
+) -> list[DomainEvent]:
+    """Recompute the rollup of every given (user, course) in one statement.
+
+    Returns the ``course.progressed`` / ``course.completed`` events of the rows that moved.
+    """
     if not pairs:
-        return
+        return []
     ordered = sorted(set(pairs))
-    await conn.execute(
+    rows = await conn.fetch(
         RECOMPUTE_SQL, [u for u, _ in ordered], [c for _, c in ordered]
     )
+    now = datetime.now(UTC)
+    out: list[DomainEvent] = []
+    for r in rows:
+        pct = None if r["percent_complete"] is None else float(r["percent_complete"])
+        old = None if r["old_percent"] is None else float(r["old_percent"])
+        data = {
+            "percent_complete": pct,
+            "previous_percent_complete": old,
+            "completed_chapters": r["completed_chapters"],
+            "total_chapters": r["total_chapters"],
+            "status": r["status"],
+        }
+        if (pct or 0) != (old or 0):
+            at = r["last_activity_at"] or now
+            out.append(DomainEvent(type="course.progressed", user_id=r["user_id"],
+                                   course_id=r["course_id"], occurred_at=at, data=data))
+        if r["status"] == "completed" and r["old_status"] != "completed":
+            out.append(DomainEvent(type="course.completed", user_id=r["user_id"],
+                                   course_id=r["course_id"],
+                                   occurred_at=r["completed_at"] or now, data=data))
+    return out

@@ -36,6 +36,7 @@ from ingest.errors import Handler, error_middleware
 from ingest.guard import guard, rate_limiter
 from ingest.metering import MeteredIngestService
 from ingest.metrics import IngestMetrics
+from ingest.reads import add_routes as add_read_routes
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
 from ingest.tokens import TokenVerifier
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.router.add_put("/v1/courses/{course_id}", handlers.put_course)
     app.router.add_get("/v1/courses/{course_id}", handlers.get_course)
+    add_read_routes(app)
     app.router.add_get("/health", ops.health)
     app.router.add_get("/ready", ops.ready)
     app.router.add_get("/metrics", ops.metrics)

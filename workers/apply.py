@@ -4,7 +4,9 @@ Order inside the transaction (also the lock order, keys sorted, so concurrent ba
 deadlock): ledger row for the batch id (a re-delivered batch stops here), course rows (created
 if missing, locked, course-level state merged), chapter rows (created if missing, locked, merged
 in Python with ``waymark.model``, trimmed by the course's reset), quiz attempts (by attempt_id),
-then the course rollups of every affected (user, course).
+then the aggregates of the affected rows only: course rollups per (user, course), quiz summaries
+per (user, course, quiz), daily activity per (user, day), user summaries per user; last, the
+domain events of every change into the outbox — all in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,18 +18,22 @@ from typing import Any
 
 import msgspec
 
+from aggregator import summary
+from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 from waymark.buffer import DrainedBatch, QuizRecord, split_keyid
 from waymark.db import Conn
 from waymark.model import (
     NONE_TS,
     ChapterState,
+    ChapterSummary,
     CourseState,
     merge_chapter,
     merge_course,
     summarize_chapter,
     trim_chapter,
 )
+from workers import ledger
 
 Pair = tuple[str, str]
 ChapterKey = tuple[str, str, str]
@@ -99,13 +105,13 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3 ON CON
 _LOCK_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
            AS k(user_id, course_id, chapter_id))
-SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed
 FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
 ORDER BY 1, 2, 3 FOR UPDATE OF cp
 """
 _LOCK_RESET_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
-SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed
 FROM chapter_progress cp JOIN k USING (user_id, course_id)
 ORDER BY 1, 2, 3 FOR UPDATE OF cp
 """
@@ -127,6 +133,7 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                      $7::timestamptz[], $8::float8[], $9::float8[], $10::bool[], $11::float8[],
                      $12::jsonb[])
 ORDER BY 1 ON CONFLICT (attempt_id) DO NOTHING
+RETURNING attempt_id
 """
 
 
@@ -146,19 +153,23 @@ async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
     """Apply ``batch`` in one transaction; a batch id seen before applies nothing."""
     data = decode_batch(batch.entries)
     async with conn.transaction():
-        fresh = await conn.fetchval(
-            "INSERT INTO applied_batches (batch_id, keys) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            batch.batch_id,
-            len(batch.entries),
-        )
-        if not fresh:
+        if not await ledger.claim(conn, batch.batch_id, len(batch.entries)):
             return ApplyResult(applied=False)
         pairs = sorted(data.pairs)
-        resets = await _apply_courses(conn, pairs, data.courses)
-        await _apply_chapters(conn, data.chapters, resets)
-        await _insert_quizzes(conn, data.quizzes)
-        await recompute_courses(conn, pairs)
+        events: list[DomainEvent] = []
+        resets = await _apply_courses(conn, pairs, data.courses, events)
+        await _apply_chapters(conn, data.chapters, resets, events)
+        await _insert_quizzes(conn, data.quizzes, events)
+        reset_pairs = [p for p, (_, moved) in resets.items() if moved]
+        await summary.refresh_quizzes(
+            conn, [(u, c, q.quiz_id) for _, u, c, q in data.quizzes], reset_pairs
+        )
+        events += await recompute_courses(conn, pairs)
+        await summary.add_activity(conn, summary.chapter_activity(
+            data.chapters, [(u, q.ts) for _, u, _, q in data.quizzes]
+        ))
+        await summary.refresh_users(conn, [u for u, _ in pairs])
+        await append(conn, events)
     return ApplyResult(
         applied=True,
         chapters=len(data.chapters),
@@ -168,7 +179,7 @@ async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
 
 
 async def _apply_courses(
-    conn: Conn, pairs: list[Pair], incoming: dict[Pair, CourseState]
+    conn: Conn, pairs: list[Pair], incoming: dict[Pair, CourseState], events: list[DomainEvent]
 ) -> dict[Pair, tuple[int, bool]]:
     """Merge course-level state; return per pair (reset ts, whether the reset moved)."""
     users, courses = [u for u, _ in pairs], [c for _, c in pairs]
@@ -188,6 +199,7 @@ async def _apply_courses(
             continue
         merged = merge_course(old, new)
         resets[pair] = (merged.reset_ts, merged.reset_ts != old.reset_ts)
+        events.extend(_course_events(pair, old, merged))
         rows.append((
             pair[0], pair[1], _encode(merged.to_wire()), ms_to_dt(merged.reset_ts),
             merged.enroll_status or None, ms_to_dt(merged.enroll_ts),
@@ -198,17 +210,37 @@ async def _apply_courses(
     return resets
 
 
+def _course_events(pair: Pair, old: CourseState, new: CourseState) -> list[DomainEvent]:
+    out = []
+    if new.reset_ts != old.reset_ts:
+        at = ms_to_dt(new.reset_ts)
+        assert at is not None
+        out.append(DomainEvent(type="course.reset", user_id=pair[0], course_id=pair[1],
+                               occurred_at=at, data={"reset_at": at.isoformat()}))
+    if new.enroll_status and new.enroll_status != old.enroll_status:
+        at = ms_to_dt(new.enroll_ts)
+        assert at is not None
+        out.append(DomainEvent(
+            type="enrollment.changed", user_id=pair[0], course_id=pair[1], occurred_at=at,
+            data={"status": new.enroll_status, "previous_status": old.enroll_status or None},
+        ))
+    return out
+
+
 async def _apply_chapters(
     conn: Conn,
     incoming: dict[ChapterKey, ChapterState],
     resets: dict[Pair, tuple[int, bool]],
+    events: list[DomainEvent],
 ) -> None:
     keys = sorted(incoming)
     cols = _columns(keys, 3) if keys else [[], [], []]
     stored: dict[ChapterKey, ChapterState] = {}
+    was_completed: dict[ChapterKey, bool] = {}
     if keys:
         await conn.execute(_INSERT_CHAPTERS, *cols)
         for r in await conn.fetch(_LOCK_CHAPTERS, *cols):
+            was_completed[(r[0], r[1], r[2])] = r["completed"]
             if r["state"] is not None:
                 stored[(r[0], r[1], r[2])] = ChapterState.from_wire(_decode(r["state"]))
     moved = sorted(p for p, (_, changed) in resets.items() if changed)
@@ -216,6 +248,7 @@ async def _apply_chapters(
         rows = await conn.fetch(_LOCK_RESET_CHAPTERS, *_columns(moved, 2))
         for r in rows:
             key = (r[0], r[1], r[2])
+            was_completed[key] = r["completed"]
             if key not in stored and r["state"] is not None:
                 stored[key] = ChapterState.from_wire(_decode(r["state"]))
     out = []
@@ -226,6 +259,8 @@ async def _apply_chapters(
             state = merge_chapter(state, incoming[key])
         state = trim_chapter(state, reset_ts)
         s = summarize_chapter(state)
+        if s.completed != was_completed.get(key, False):
+            events.append(_chapter_event(key, s))
         out.append((
             *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
             ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state.to_wire()),
@@ -234,8 +269,18 @@ async def _apply_chapters(
         await conn.execute(_UPDATE_CHAPTERS, *_columns(out, 11))
 
 
+def _chapter_event(key: ChapterKey, s: ChapterSummary) -> DomainEvent:
+    at = ms_to_dt(s.completed_at if s.completed else s.last_ts) or datetime.now(UTC)
+    return DomainEvent(
+        type="chapter.completed" if s.completed else "chapter.uncompleted",
+        user_id=key[0], course_id=key[1], occurred_at=at,
+        data={"chapter_id": key[2], "completed": s.completed, "progress": s.progress,
+              "completed_at": None if s.completed_at is None else at.isoformat()},
+    )
+
+
 async def _insert_quizzes(
-    conn: Conn, quizzes: list[tuple[str, str, str, QuizRecord]]
+    conn: Conn, quizzes: list[tuple[str, str, str, QuizRecord]], events: list[DomainEvent]
 ) -> None:
     if not quizzes:
         return
@@ -247,4 +292,16 @@ async def _insert_quizzes(
         )
         for event_id, user_id, course_id, q in quizzes
     ]
-    await conn.execute(_INSERT_QUIZZES, *_columns(rows, 12))
+    fresh = {r["attempt_id"] for r in await conn.fetch(_INSERT_QUIZZES, *_columns(rows, 12))}
+    for _, user_id, course_id, q in quizzes:
+        if q.attempt_id not in fresh:
+            continue  # the same attempt replayed under another event id: stored once
+        fresh.discard(q.attempt_id)
+        at = ms_to_dt(q.ts)
+        assert at is not None
+        events.append(DomainEvent(
+            type="quiz.passed" if q.passed else "quiz.failed",
+            user_id=user_id, course_id=course_id, occurred_at=at,
+            data={"quiz_id": q.quiz_id, "attempt_id": q.attempt_id, "chapter_id": q.chapter_id,
+                  "score": q.score, "max_score": q.max_score, "passed": q.passed},
+        ))

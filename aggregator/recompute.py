@@ -1,0 +1,74 @@
+"""Apply a new catalog version to every learner of a course, in throttled keyset batches.
+
+Each batch is one transaction: course rollups of up to ``batch`` learners, their user summaries
+and the domain events of the rows that moved. Progress is kept in ``catalog_recompute`` (shown by
+``GET /v1/courses/{id}``); a newer version marks the running one superseded, which stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from aggregator import summary
+from aggregator.catalog import learner_pairs
+from aggregator.events import append
+from aggregator.rollup import recompute_courses
+
+_START = """
+UPDATE catalog_recompute SET state = 'running', started_at = now(), learners_done = 0,
+    learners_total = (SELECT count(*) FROM course_progress WHERE course_id = $1), updated_at = now()
+WHERE course_id = $1 AND version = $2 RETURNING learners_total
+"""
+_PROGRESS = """
+UPDATE catalog_recompute SET learners_done = learners_done + $3, updated_at = now()
+WHERE course_id = $1 AND version = $2 RETURNING state
+"""
+_FINISH = """
+UPDATE catalog_recompute SET state = 'done', finished_at = now(), updated_at = now()
+WHERE course_id = $1 AND version = $2
+"""
+
+
+async def recompute_catalog(
+    pool: asyncpg.Pool[asyncpg.Record],
+    course_id: str,
+    version: int,
+    *,
+    batch: int = 500,
+    pause_s: float = 0.01,
+) -> int:
+    """Recompute every learner of ``course_id`` for ``version``; return how many were done.
+
+    Stops early (returning what it did) when a newer version has been stored meanwhile: that
+    version's own job recomputes everyone again.
+    """
+    async with pool.acquire() as conn:
+        total = await conn.fetchval(_START, course_id, version)
+    if total is None:
+        return 0
+    after, done = "", 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            current = await conn.fetchval(
+                "SELECT version FROM courses WHERE course_id = $1", course_id
+            )
+            if current != version:
+                await conn.execute(
+                    "UPDATE catalog_recompute SET state = 'superseded' WHERE course_id = $1"
+                    " AND version = $2", course_id, version,
+                )
+                return done
+            users = await learner_pairs(conn, course_id, after, batch)
+            if not users:
+                await conn.execute(_FINISH, course_id, version)
+                return done
+            events = await recompute_courses(conn, [(u, course_id) for u in users])
+            await summary.refresh_users(conn, users)
+            await append(conn, events)
+            await conn.execute(_PROGRESS, course_id, version, len(users))
+        done += len(users)
+        after = users[-1]
+        if pause_s:
+            await asyncio.sleep(pause_s)

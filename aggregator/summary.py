@@ -1,0 +1,168 @@
+"""Per-quiz, per-user and per-day aggregates, kept current for the rows a batch touches.
+
+Each function takes the keys a batch affected and recomputes (quiz, user) or adds to (day) only
+those rows, with one set-based statement; keys are sorted so concurrent batches lock in the same
+order. Daily activity is counted from what a buffer entry knows: every event still in a chapter
+state's tail counts on its own day; a base (events already folded in the merge buffer when more
+than ``TAIL_LIMIT`` arrived within one merge window) counts as one event with all its time, on the
+day of its latest event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+
+from waymark.db import Conn
+from waymark.model import ChapterState
+
+Day = tuple[str, date]
+
+_QUIZ_SUMMARY = """
+WITH k AS (
+    SELECT DISTINCT user_id, course_id, quiz_id
+    FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, quiz_id)
+    UNION
+    SELECT s.user_id, s.course_id, s.quiz_id
+    FROM quiz_summary s JOIN unnest($4::text[], $5::text[]) AS r(user_id, course_id)
+      USING (user_id, course_id)
+),
+a AS (
+    SELECT k.user_id, k.course_id, k.quiz_id, count(q.attempt_id) AS attempts,
+           max(q.score) AS best_score, max(100 * q.score / q.max_score) AS best_percent,
+           (array_agg(q.score ORDER BY q.ts DESC, q.attempt_id DESC))[1] AS last_score,
+           (array_agg(100 * q.score / q.max_score ORDER BY q.ts DESC, q.attempt_id DESC))[1]
+               AS last_percent,
+           max(q.ts) AS last_attempt_at, coalesce(bool_or(q.passed), false) AS passed
+    FROM k
+    LEFT JOIN course_progress cp USING (user_id, course_id)
+    LEFT JOIN quiz_attempts q
+           ON q.user_id = k.user_id AND q.course_id = k.course_id AND q.quiz_id = k.quiz_id
+          AND (cp.reset_at IS NULL OR q.ts > cp.reset_at)
+    GROUP BY k.user_id, k.course_id, k.quiz_id
+)
+INSERT INTO quiz_summary AS t (user_id, course_id, quiz_id, attempts, best_score, best_percent,
+                               last_score, last_percent, last_attempt_at, passed, updated_at)
+SELECT a.*, now() FROM a ORDER BY 1, 2, 3
+ON CONFLICT (user_id, course_id, quiz_id) DO UPDATE SET
+    attempts = excluded.attempts, best_score = excluded.best_score,
+    best_percent = excluded.best_percent, last_score = excluded.last_score,
+    last_percent = excluded.last_percent, last_attempt_at = excluded.last_attempt_at,
+    passed = excluded.passed, updated_at = now()
+"""
+
+_ADD_ACTIVITY = """
+INSERT INTO daily_activity AS t (user_id, day, time_spent_ms, events)
+SELECT * FROM unnest($1::text[], $2::date[], $3::int8[], $4::int4[]) ORDER BY 1, 2
+ON CONFLICT (user_id, day) DO UPDATE SET
+    time_spent_ms = t.time_spent_ms + excluded.time_spent_ms, events = t.events + excluded.events
+"""
+
+_USER_SUMMARY = """
+WITH u AS (SELECT DISTINCT user_id FROM unnest($1::text[]) AS u(user_id)),
+c AS (
+    SELECT u.user_id, count(cp.course_id) AS total,
+           count(*) FILTER (WHERE cp.status = 'completed') AS completed,
+           count(*) FILTER (WHERE cp.status = 'in_progress') AS in_progress,
+           coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
+           coalesce(avg(cp.percent_complete), 0)::float8 AS avg_progress,
+           max(greatest(cp.last_activity_at, cp.last_accessed_at)) AS last_activity_at
+    FROM u LEFT JOIN course_progress cp USING (user_id)
+    GROUP BY u.user_id
+),
+ch AS (
+    SELECT u.user_id, count(cp.chapter_id) AS chapters
+    FROM u LEFT JOIN chapter_progress cp ON cp.user_id = u.user_id AND cp.completed
+    GROUP BY u.user_id
+),
+d AS (
+    SELECT da.user_id, da.day,
+           da.day - (row_number() OVER (PARTITION BY da.user_id ORDER BY da.day))::int AS grp
+    FROM daily_activity da JOIN u USING (user_id)
+),
+islands AS (
+    SELECT user_id, count(*) AS len, max(day) AS end_day FROM d GROUP BY user_id, grp
+),
+s AS (
+    SELECT user_id, max(len) AS longest, (array_agg(len ORDER BY end_day DESC))[1] AS last_len,
+           max(end_day) AS last_end
+    FROM islands GROUP BY user_id
+)
+INSERT INTO user_summary AS t (user_id, courses_total, courses_completed, courses_in_progress,
+    chapters_completed, time_spent_ms, avg_progress, longest_streak_days, streak_days,
+    streak_end, last_activity_at, updated_at)
+SELECT c.user_id, c.total, c.completed, c.in_progress, ch.chapters, c.time_spent_ms,
+       round(c.avg_progress::numeric, 2)::float8, coalesce(s.longest, 0),
+       coalesce(s.last_len, 0), s.last_end, c.last_activity_at, now()
+FROM c JOIN ch USING (user_id) LEFT JOIN s USING (user_id)
+ORDER BY c.user_id
+ON CONFLICT (user_id) DO UPDATE SET
+    courses_total = excluded.courses_total, courses_completed = excluded.courses_completed,
+    courses_in_progress = excluded.courses_in_progress,
+    chapters_completed = excluded.chapters_completed, time_spent_ms = excluded.time_spent_ms,
+    avg_progress = excluded.avg_progress, longest_streak_days = excluded.longest_streak_days,
+    streak_days = excluded.streak_days, streak_end = excluded.streak_end,
+    last_activity_at = excluded.last_activity_at, updated_at = now()
+"""
+
+
+def utc_day(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
+
+
+def chapter_activity(
+    chapters: Mapping[tuple[str, str, str], ChapterState],
+    other_events: Iterable[tuple[str, int]] = (),
+) -> dict[Day, tuple[int, int]]:
+    """(time ms, events) per (user, day) of newly applied buffer entries (see module doc)."""
+    out: dict[Day, tuple[int, int]] = {}
+
+    def add(user: str, ts: int, time_ms: int, n: int) -> None:
+        key = (user, utc_day(ts))
+        t, e = out.get(key, (0, 0))
+        out[key] = (t + time_ms, e + n)
+
+    for (user, _, _), state in chapters.items():
+        if not state.base.empty:
+            add(user, state.base.last_ts, state.base.time_ms, 1)
+        for ev in state.tail:
+            add(user, ev[0], ev[4], 1)
+    for user, ts in other_events:
+        add(user, ts, 0, 1)
+    return out
+
+
+async def add_activity(conn: Conn, days: Mapping[Day, tuple[int, int]]) -> None:
+    if not days:
+        return
+    keys = sorted(days)
+    await conn.execute(
+        _ADD_ACTIVITY,
+        [u for u, _ in keys],
+        [d for _, d in keys],
+        [days[k][0] for k in keys],
+        [days[k][1] for k in keys],
+    )
+
+
+async def refresh_quizzes(
+    conn: Conn,
+    keys: Iterable[tuple[str, str, str]],
+    reset_pairs: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Recompute the summary of the given (user, course, quiz) and of every quiz of a reset pair."""
+    ks, rs = sorted(set(keys)), sorted(set(reset_pairs))
+    if not ks and not rs:
+        return
+    await conn.execute(
+        _QUIZ_SUMMARY,
+        [k[0] for k in ks], [k[1] for k in ks], [k[2] for k in ks],
+        [r[0] for r in rs], [r[1] for r in rs],
+    )
+
+
+async def refresh_users(conn: Conn, users: Iterable[str]) -> None:
+    """Recompute the summary of the given users from their course rows and activity days."""
+    us = sorted(set(users))
+    if us:
+        await conn.execute(_USER_SUMMARY, us)

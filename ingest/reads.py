@@ -1,0 +1,209 @@
+"""Read API handlers of SPEC §7 beyond one course, the reset endpoint, the SSE stream, OpenAPI.
+
+Thin edges: decode the query, call ``aggregator.queries``, encode. The SSE stream reads the
+domain-event stream (``workers.outbox``) from the client's ``Last-Event-ID`` (or from its end)
+and forwards that user's events; a comment line every ``KEEPALIVE_S`` notices gone clients.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+from aiohttp import web
+from redis.asyncio import Redis
+
+from aggregator import queries
+from aggregator.events import EVENTS_STREAM
+from ingest.body import decode_as, read_body
+from ingest.context import KEYS, POOL, SERVICE, SETTINGS
+from ingest.errors import BadRequest, NotFound
+from ingest.handlers import json_response
+from ingest.openapi import document
+
+STREAM_REDIS = web.AppKey("stream_redis", Redis)
+MAX_LIMIT = 200
+MAX_BATCH_GET = 500
+MAX_ACTIVITY_DAYS = 400
+KEEPALIVE_S = 15.0
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_openapi = msgspec.json.Encoder()
+
+
+async def stream_resources(app: web.Application) -> AsyncIterator[None]:
+    """A Redis client for blocking stream reads, apart from the fail-fast ingest client."""
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None
+    app[STREAM_REDIS] = client = Redis.from_url(
+        settings.redis_url, socket_timeout=30, socket_connect_timeout=2, max_connections=1024
+    )
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise BadRequest(f"{name} must be an integer in [{lo}, {hi}]", code="invalid_query")
+    return value
+
+
+def _date(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date YYYY-MM-DD", code="invalid_query") from None
+
+
+async def list_courses(request: web.Request) -> web.Response:
+    request.app[KEYS].require(request, "read")
+    user_id = request.match_info["user_id"]
+    limit = _int(request, "limit", 20, 1, MAX_LIMIT)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            page = await queries.list_courses(
+                conn, user_id, status=request.query.get("status"), limit=limit,
+                cursor=request.query.get("cursor"),
+            )
+    except queries.QueryError as e:
+        raise BadRequest(str(e), code=e.code) from None
+    return json_response(page)
+
+
+async def batch_get(request: web.Request) -> web.Response:
+    app = request.app
+    app[KEYS].require(request, "read")
+    body = await read_body(request, app[SETTINGS].max_body_bytes)
+    req = decode_as("json", body, queries.BatchGetRequest)
+    if len(req.course_ids) > MAX_BATCH_GET:
+        raise BadRequest(f"at most {MAX_BATCH_GET} course_ids", code="invalid_query")
+    async with app[POOL].acquire() as conn:
+        result = await queries.batch_get(conn, request.match_info["user_id"], req.course_ids)
+    return json_response(result)
+
+
+async def user_summary(request: web.Request) -> web.Response:
+    request.app[KEYS].require(request, "read")
+    user_id = request.match_info["user_id"]
+    async with request.app[POOL].acquire() as conn:
+        view = await queries.user_summary(conn, user_id, datetime.now(UTC).date())
+    if view is None:
+        raise NotFound(f"no progress for user {user_id!r}", code="user_not_found")
+    return json_response(view)
+
+
+async def user_activity(request: web.Request) -> web.Response:
+    request.app[KEYS].require(request, "read")
+    today = datetime.now(UTC).date()
+    end = _date(request, "to", today)
+    start = _date(request, "from", end - timedelta(days=89))
+    if start > end or (end - start).days >= MAX_ACTIVITY_DAYS:
+        raise BadRequest(
+            f"from must not be after to, and the range at most {MAX_ACTIVITY_DAYS} days",
+            code="invalid_query",
+        )
+    async with request.app[POOL].acquire() as conn:
+        view = await queries.activity(conn, request.match_info["user_id"], start, end)
+    return json_response(view)
+
+
+async def course_stats(request: web.Request) -> web.Response:
+    request.app[KEYS].require(request, "read")
+    course_id = request.match_info["course_id"]
+    async with request.app[POOL].acquire() as conn:
+        stats = await queries.course_stats(conn, course_id)
+    if stats is None:
+        raise NotFound(f"no catalog and no learners for course {course_id!r}",
+                       code="course_not_found")
+    return json_response(stats)
+
+
+async def reset_progress(request: web.Request) -> web.Response:
+    app = request.app
+    app[KEYS].require(request, "admin")
+    user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
+    now_ms = int(time.time() * 1000)
+    event_id = f"reset-{uuid.uuid4().hex}"
+    body = msgspec.json.encode({"events": [{
+        "id": event_id, "type": "course_reset", "user_id": user_id, "course_id": course_id,
+        "ts": now_ms,
+    }]})
+    result = await app[SERVICE].ingest("json", body)
+    if result.rejected:
+        raise BadRequest(result.rejected[0].message, code=result.rejected[0].code)
+    at = datetime.fromtimestamp(now_ms / 1000, UTC)
+    return json_response(queries.ResetAccepted(event_id=event_id, reset_at=at), status=202)
+
+
+async def _top_id(redis: Redis, stream: str) -> str:
+    last = await redis.xrevrange(stream, count=1)
+    return last[0][0].decode() if last else "0-0"
+
+
+async def user_stream(request: web.Request) -> web.StreamResponse:
+    request.app[KEYS].require(request, "read")
+    user_id = request.match_info["user_id"].encode()
+    redis = request.app[STREAM_REDIS]
+    last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if last is not None and not _STREAM_ID.match(last):
+        raise BadRequest("Last-Event-ID must be an id this stream sent", code="invalid_query")
+    position = last or await _top_id(redis, EVENTS_STREAM)
+    resp = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    })
+    await resp.prepare(request)
+    await resp.write(b"retry: 2000\n: connected\n\n")
+    quiet_since = time.monotonic()
+    while True:
+        got = await redis.xread({EVENTS_STREAM: position}, count=200, block=1000)
+        for _, entries in got or []:
+            for entry_id, fields in entries:
+                position = entry_id.decode()
+                if fields.get(b"user_id") != user_id:
+                    continue
+                await resp.write(_sse(position, fields))
+                quiet_since = time.monotonic()
+        if time.monotonic() - quiet_since > KEEPALIVE_S:
+            await resp.write(b": keepalive\n\n")
+            quiet_since = time.monotonic()
+
+
+def _sse(entry_id: str, fields: dict[bytes, bytes]) -> bytes:
+    event = {k.decode(): v.decode() for k, v in fields.items()}
+    event["data"] = msgspec.json.decode(event.get("data", "{}"))
+    payload = msgspec.json.encode(event)
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id.encode(), fields[b"type"], payload)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=_openapi.encode(document()), content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every route of this module and its Redis client."""
+    app.cleanup_ctx.append(stream_resources)
+    r = app.router
+    r.add_get("/v1/users/{user_id}/courses", list_courses)
+    r.add_post("/v1/users/{user_id}/courses:batchGet", batch_get)
+    r.add_get("/v1/users/{user_id}/summary", user_summary)
+    r.add_get("/v1/users/{user_id}/activity", user_activity)
+    r.add_get("/v1/users/{user_id}/stream", user_stream)
+    r.add_delete("/v1/users/{user_id}/courses/{course_id}/progress", reset_progress)
+    r.add_get("/v1/courses/{course_id}/stats", course_stats)
+    r.add_get("/openapi.json", openapi)

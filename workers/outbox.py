@@ -1,0 +1,113 @@
+"""The outbox relay: committed domain events from PostgreSQL to the Redis Stream, exactly once.
+
+One relay runs at a time (a session advisory lock; a crashed relay's session ends and frees it).
+It first gives the unnumbered rows their stream numbers in commit order and commits that, then
+adds each numbered, unsent row with the explicit stream id ``0-<stream_no>``, in order, and marks
+the rows sent. Redis refuses an id at or below the stream's last one, so a row added before a
+crash and offered again after it is recognised (and only marked), never added twice; and since
+rows are added in number order by one relay, everything below the last added id is in the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from aggregator.events import EVENTS_STREAM
+
+log = structlog.get_logger()
+
+STREAM_MAXLEN = 1_000_000
+RELAY_LOCK = 0x5741594E
+RELAY_INTERVAL_S = 0.2
+
+_NUMBER = """
+UPDATE outbox SET stream_no = n.no
+FROM (SELECT seq, nextval('outbox_stream_no') AS no
+      FROM (SELECT seq FROM outbox WHERE stream_no IS NULL ORDER BY seq LIMIT $1) s
+      ORDER BY seq) n
+WHERE outbox.seq = n.seq
+"""
+_PENDING = """
+SELECT stream_no, event_id::text AS event_id, type, user_id, course_id, occurred_at,
+       payload::text AS payload
+FROM outbox WHERE stream_no IS NOT NULL AND sent_at IS NULL ORDER BY stream_no LIMIT $1
+"""
+_MARK = "UPDATE outbox SET sent_at = now() WHERE stream_no = ANY($1::int8[])"
+
+Hook = Callable[[list[int]], Awaitable[None]]
+
+
+def stream_id(stream_no: int) -> str:
+    return f"0-{stream_no}"
+
+
+def _duplicate(result: Any) -> bool:
+    return isinstance(result, ResponseError) and "equal or smaller" in str(result)
+
+
+async def relay_once(
+    pool: asyncpg.Pool[asyncpg.Record],
+    redis: Redis,
+    stream: str = EVENTS_STREAM,
+    *,
+    limit: int = 500,
+    after_add: Hook | None = None,
+) -> int:
+    """Relay up to ``limit`` events; return how many were newly added to the stream.
+
+    ``after_add`` runs between adding and marking sent (tests crash the relay there).
+    """
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+            return 0
+        try:
+            await conn.execute(_NUMBER, limit)
+            rows = await conn.fetch(_PENDING, limit)
+            if not rows:
+                return 0
+            pipe = redis.pipeline(transaction=False)
+            for r in rows:
+                pipe.xadd(
+                    stream,
+                    {
+                        "event_id": r["event_id"], "type": r["type"], "user_id": r["user_id"],
+                        "course_id": r["course_id"],
+                        "occurred_at": r["occurred_at"].isoformat(), "data": r["payload"],
+                    },
+                    id=stream_id(r["stream_no"]),
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            results = await pipe.execute(raise_on_error=False)
+            added = 0
+            for result in results:
+                if isinstance(result, Exception) and not _duplicate(result):
+                    raise result
+                added += not isinstance(result, Exception)
+            numbers = [r["stream_no"] for r in rows]
+            if after_add is not None:
+                await after_add(numbers)
+            await conn.execute(_MARK, numbers)
+            return added
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK)
+
+
+async def relay_forever(
+    pool: asyncpg.Pool[asyncpg.Record], redis: Redis, stream: str = EVENTS_STREAM
+) -> None:
+    """Relay until cancelled: at once while there is a backlog, else every few hundred ms."""
+    while True:
+        try:
+            if await relay_once(pool, redis, stream):
+                continue
+        except Exception as e:  # Redis or PostgreSQL away: the rows wait in the outbox
+            log.warning("outbox_relay_failed", error=type(e).__name__)
+        await asyncio.sleep(RELAY_INTERVAL_S)
