@@ -22,8 +22,13 @@ UPDATE catalog_recompute SET state = 'running', started_at = now(), learners_don
 WHERE course_id = $1 AND version = $2 RETURNING learners_total
 """
 _PROGRESS = """
-UPDATE catalog_recompute SET learners_done = learners_done + $3, updated_at = now()
+UPDATE catalog_recompute SET learners_done = learners_done + $3,
+    learners_total = greatest(learners_total, learners_done + $3), updated_at = now()
 WHERE course_id = $1 AND version = $2 RETURNING state
+"""
+_LOCK = """
+SELECT 1 FROM course_progress WHERE course_id = $1 AND user_id = ANY($2::text[])
+ORDER BY user_id FOR UPDATE
 """
 _FINISH = """
 UPDATE catalog_recompute SET state = 'done', finished_at = now(), updated_at = now()
@@ -64,6 +69,9 @@ async def recompute_catalog(
             if not users:
                 await conn.execute(_FINISH, course_id, version)
                 return done
+            # Lock first (in the apply's key order): the rollup statement after it then reads
+            # chapter rows no concurrent batch is still changing.
+            await conn.execute(_LOCK, course_id, users)
             events = await recompute_courses(conn, [(u, course_id) for u in users])
             await summary.refresh_users(conn, users)
             await append(conn, events)
