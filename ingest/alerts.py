@@ -27,6 +27,7 @@ from monitoring.queue import QueueSnapshot, sample_queue
 from waymark.settings import Settings
 
 log = structlog.get_logger()
+STOP_TIMEOUT_S = 5.0
 
 _OUTBOX_BACKLOG = """
 SELECT (SELECT count(*) FROM outbox WHERE stream_no IS NULL)
@@ -104,28 +105,38 @@ class AlertMonitor:
         except Exception as e:  # PostgreSQL away: /ready says so; keep the last figures
             log.warning("monitor_sample_failed", source="postgres", error=type(e).__name__)
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set; a tick in progress finishes (its I/O has timeouts)."""
+        while not stop.is_set():
             try:
                 await self.tick()
             except Exception:  # a bug here must not stop monitoring for good
                 log.exception("monitor_tick_failed")
-            await asyncio.sleep(self.settings.monitor_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.monitor_interval_s)
 
 
 MONITOR = web.AppKey("monitor", AlertMonitor)
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the monitor for the app's lifetime (after ``_resources``: it uses Redis and the pool)."""
+    """Run the monitor for the app's lifetime (after ``_resources``: it uses Redis and the pool).
+
+    Stopped by an event rather than cancelled mid-tick, so no Redis pipeline or PostgreSQL
+    query is cut in half while the pools close behind it.
+    """
     app[MONITOR] = monitor = AlertMonitor(app[SETTINGS], app, app[METRICS])
-    task = asyncio.create_task(monitor.run())
+    stop = asyncio.Event()
+    task = asyncio.create_task(monitor.run(stop))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def get_alerts(request: web.Request) -> web.Response:

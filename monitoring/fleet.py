@@ -1,6 +1,6 @@
 """Worker reports: each worker's figures carried to Redis, so one place can judge them all.
 
-Every worker publishes, about once a second, one field of the hash ``wm:monitor:workers``
+Every worker publishes, about once a second, one field of the hash ``waymark:workers``
 (field = the worker's name, value = JSON of its heartbeat and its cumulative flush and lag
 counters, read from its own Prometheus registry). A graceful stop removes the field; a crashed
 worker's field stays and its heartbeat ages, which is what the heartbeat alert is for. The
@@ -21,10 +21,11 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 log = structlog.get_logger()
-FLEET_KEY = "wm:monitor:workers"
+FLEET_KEY = "waymark:workers"
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 30, 60, 300)
 """Upper bounds of ``waymark_event_lag_seconds`` (the worker's histogram uses these)."""
 REPORT_INTERVAL_S = 1.0
+STOP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class WorkerReporter:
     def __init__(self, redis: Redis, name: str, registry: CollectorRegistry) -> None:
         self.redis, self.name, self.registry = redis, name, registry
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def start(self, interval_s: float = REPORT_INTERVAL_S) -> None:
         self._task = asyncio.create_task(self._run(interval_s))
@@ -80,10 +82,13 @@ class WorkerReporter:
             await pipe.execute()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is not None:  # stopped between reports, not cut off in the middle of one
+            self._stop.set()
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hdel(FLEET_KEY, self.name)
@@ -92,12 +97,13 @@ class WorkerReporter:
             log.warning("worker_report_withdraw_failed", error=type(e).__name__)
 
     async def _run(self, interval_s: float) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.publish()
             except Exception as e:  # Redis away: the next tick tries again
                 log.debug("worker_report_failed", error=type(e).__name__)
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s)
 
 
 async def read_fleet(redis: Redis) -> list[WorkerReport]:
