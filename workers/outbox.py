@@ -11,6 +11,7 @@ rows are added in number order by one relay, everything below the last added id 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ log = structlog.get_logger()
 STREAM_MAXLEN = 1_000_000
 RELAY_LOCK = 0x5741594E
 RELAY_INTERVAL_S = 0.2
+KEEP_SENT_S = 86_400
+PRUNE_EVERY_S = 60.0
 
 _NUMBER = """
 UPDATE outbox SET stream_no = n.no
@@ -100,12 +103,25 @@ async def relay_once(
             await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK)
 
 
+async def prune_sent(pool: asyncpg.Pool[asyncpg.Record], keep_s: int = KEEP_SENT_S) -> int:
+    """Forget rows relayed more than ``keep_s`` ago (the stream has them)."""
+    async with pool.acquire() as conn:
+        status = await conn.execute(
+            "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)", keep_s
+        )
+    return int(status.split()[-1])
+
+
 async def relay_forever(
     pool: asyncpg.Pool[asyncpg.Record], redis: Redis, stream: str = EVENTS_STREAM
 ) -> None:
     """Relay until cancelled: at once while there is a backlog, else every few hundred ms."""
+    pruned_at = time.monotonic()
     while True:
         try:
+            if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                pruned_at = time.monotonic()
+                await prune_sent(pool)
             if await relay_once(pool, redis, stream):
                 continue
         except Exception as e:  # Redis or PostgreSQL away: the rows wait in the outbox

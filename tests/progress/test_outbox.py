@@ -13,7 +13,7 @@ from tests.helpers import event, now_ms
 from tests.integration.test_pipeline import post, put_catalog
 from tests.pipeline import Pipeline
 from tests.progress.support import outbox, stop_background_relay, types_of
-from workers.outbox import relay_once
+from workers.outbox import prune_sent, relay_once
 
 
 class RelayCrash(Exception):
@@ -97,3 +97,17 @@ async def test_a_relay_killed_mid_way_loses_and_duplicates_nothing(
     rows = await outbox(database_url)
     assert all(r["sent_at"] is not None for r in rows)
     assert [e[0] for e in entries] == [f"0-{r['stream_no']}".encode() for r in rows]
+
+
+async def test_relayed_rows_are_forgotten_after_their_retention(
+    client: TestClient, pipeline: Pipeline, database_url: str
+) -> None:
+    await stop_background_relay(pipeline)
+    await post(client, [event("enrollment", status="enrolled")])
+    await pipeline.flush()
+    pool, redis = pipeline.ctx["pool"], pipeline.ctx["buffer_redis"]
+    assert await prune_sent(pool, keep_s=0) == 0  # not relayed yet: kept
+    await relay_once(pool, redis)
+    assert await prune_sent(pool, keep_s=3600) == 0
+    assert await prune_sent(pool, keep_s=0) == 1
+    assert await outbox(database_url) == []
