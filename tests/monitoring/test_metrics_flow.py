@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from prometheus_client import generate_latest
 
+from ingest.alerts import MONITOR
 from monitoring import alerts as a
 from tests.conftest import INGEST_KEY, READ_KEY
 from tests.helpers import auth, event
@@ -156,3 +157,16 @@ async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(
         "waymark_event_lag_seconds_bucket", "waymark_worker_last_heartbeat_timestamp_seconds",
     }
     assert spec <= exported  # SPEC §9
+
+
+async def test_without_redis_the_queue_is_unknown_and_the_heartbeat_alert_fires(
+    client: TestClient, redis_server: Any
+) -> None:
+    monitor = client.server.app[MONITOR]
+    redis_server.stop()
+    try:
+        states = {s.name: s for s in await monitor.tick()}
+    finally:
+        redis_server.start()
+    assert (states[a.QUEUE_DEPTH].value, states[a.QUEUE_DEPTH].state) == (None, "ok")
+    assert (states[a.HEARTBEAT].value, states[a.HEARTBEAT].state) == (None, "firing")
