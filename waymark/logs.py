@@ -13,9 +13,13 @@ import logging
 import sys
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import Processor
 
 from waymark.settings import Settings, SettingsError
+
+_TRACEBACKS = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+"""Tracebacks as data, without frame locals: a local may hold a bearer token or a secret."""
 
 
 def configure_logging(settings: Settings) -> None:
@@ -30,7 +34,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     render: list[Processor] = (
-        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        [_TRACEBACKS, structlog.processors.JSONRenderer()]
         if as_json
         else [structlog.dev.ConsoleRenderer()]
     )

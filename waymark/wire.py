@@ -7,6 +7,7 @@ its own, so one bad event is rejected by index and never fails the batch.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -21,12 +22,17 @@ SourceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Timestamp = int | Annotated[datetime, msgspec.Meta(tz=True)]
 """RFC 3339 with an offset, or integer epoch milliseconds."""
 
+FINITE = sys.float_info.max
+"""Upper bound of unbounded numbers: refuses only infinity (msgpack can carry it, JSON cannot)."""
+MAX_SEQ = 2**53
+"""Exact in a double (Redis's Lua) and in a msgpack integer."""
+
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
-Seconds = Annotated[float, msgspec.Meta(ge=0)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=FINITE)]
 TimeSpent = Annotated[float, msgspec.Meta(ge=0, le=3600)]
-Score = Annotated[float, msgspec.Meta(ge=0)]
-MaxScore = Annotated[float, msgspec.Meta(gt=0)]
-Seq = Annotated[int, msgspec.Meta(ge=1)]
+Score = Annotated[float, msgspec.Meta(ge=0, le=FINITE)]
+MaxScore = Annotated[float, msgspec.Meta(gt=0, le=FINITE)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 
 MAX_RESPONSES = 500
 MAX_ANSWER_IDS = 50

@@ -1,0 +1,82 @@
+"""No secret reaches a log line (SPEC §3): a debug-level ``waymark serve`` run, grepped whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from client_sdk.tokens import mint_user_token
+from tests.conftest import ADMIN_KEY, API_KEYS, INGEST_KEY, READ_KEY
+from tests.helpers import event
+from tests.security.conftest import OLD_TOKEN_SECRET, TOKEN_SECRET
+from tests.security.test_tokens import b64, forge
+from waymark.devstack import free_port
+
+
+def call(url: str, secret: str, body: bytes | None = None) -> int:
+    req = urllib.request.Request(url, data=body, headers={
+        "Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+def test_a_debug_log_of_auth_successes_and_failures_holds_no_secret(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url,
+               WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
+               WAYMARK_USER_TOKEN_SECRET=f"{TOKEN_SECRET},{OLD_TOKEN_SECRET}",
+               WAYMARK_RATE_LIMIT_USER_RPS="1", WAYMARK_RATE_LIMIT_USER_BURST="2",
+               WAYMARK_LOG_LEVEL="debug", WAYMARK_LOG_FORMAT="json", PYTHONASYNCIODEBUG="1")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    token = mint_user_token(TOKEN_SECRET, "u-1")
+    sent = [ADMIN_KEY, INGEST_KEY, READ_KEY, TOKEN_SECRET, OLD_TOKEN_SECRET, token]
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        batch = json.dumps({"events": [event("course_viewed")]}).encode()
+        other = json.dumps({"events": [event("course_viewed", user_id="u-2")]}).encode()
+        expired = mint_user_token(TOKEN_SECRET, "u-1", now=1e9)
+        foreign = mint_user_token("an-attackers-own-secret-0123456789ab", "u-1")
+        unsigned = f"{b64({'alg': 'none'})}.{b64({'sub': 'u-1', 'exp': 4e9})}."
+        old = mint_user_token(OLD_TOKEN_SECRET, "u-1")
+        hs512 = forge({"alg": "HS512"}, {"sub": "u-1", "exp": 4e9}, TOKEN_SECRET)
+        sent += [expired, foreign, unsigned, old, hs512, "wrong-key-guess-1234"]
+        assert call(f"{url}/v1/events", ADMIN_KEY, batch) == 202
+        assert call(f"{url}/v1/events", INGEST_KEY, batch) == 202
+        assert call(f"{url}/v1/events", READ_KEY, batch) == 403
+        assert call(f"{url}/v1/events", "wrong-key-guess-1234", batch) == 401
+        assert call(f"{url}/v1/users/u-1/courses/c-1", READ_KEY) == 404
+        assert call(f"{url}/v1/users/u-1/courses/c-1", token) == 404
+        assert call(f"{url}/v1/events", old, other) == 403
+        assert call(f"{url}/v1/events", token, batch) == 429  # burst of 2 used up
+        for bad in (expired, foreign, unsigned, hs512):
+            assert call(f"{url}/v1/users/u-1/courses/c-1", bad) == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    text = log.read_text()
+    assert "request_refused" in text and "request_authenticated" in text  # debug was on
+    for secret in sent:
+        assert secret not in text, f"a secret ({secret[:4]}…) was logged"
+    for jwt in (t for t in sent if t.count(".") == 2):
+        assert jwt.rsplit(".", 1)[1] not in text or not jwt.rsplit(".", 1)[1]
