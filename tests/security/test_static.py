@@ -38,3 +38,13 @@ except ValueError:
                           text=True, timeout=60)
     assert "ValueError" in done.stderr and "verify" in done.stderr
     assert "local-secret-value" not in done.stderr and "eyJ-a-bearer-token" not in done.stderr
+
+
+def test_waymark_config_prints_no_token_secret() -> None:
+    from tests.security.conftest import OLD_TOKEN_SECRET, TOKEN_SECRET
+    from waymark.cli import masked_settings
+    from waymark.settings import Settings
+
+    s = Settings.from_env({"WAYMARK_USER_TOKEN_SECRET": f"{TOKEN_SECRET},{OLD_TOKEN_SECRET}"})
+    shown = " ".join(masked_settings(s).values()) + repr(s)
+    assert TOKEN_SECRET not in shown and OLD_TOKEN_SECRET not in shown

@@ -13,6 +13,7 @@ import pytest
 from client_sdk.tokens import mint_user_token
 from ingest.errors import Unauthorized
 from ingest.tokens import LEEWAY_S, TokenVerifier, looks_like_jwt
+from waymark.settings import Settings, SettingsError
 
 SECRET = "s" * 32
 NOW = 1_800_000_000.0
@@ -125,3 +126,24 @@ def test_the_shape_check_is_the_compact_jws_form() -> None:
 
 def test_secrets_do_not_show_in_reprs() -> None:
     assert SECRET not in repr(verifier())
+
+
+@pytest.mark.parametrize("env", [
+    {"WAYMARK_USER_TOKEN_SECRET": "too-short"},
+    {"WAYMARK_USER_TOKEN_SECRET": ",".join(["k" * 32] * 3)},
+    {"WAYMARK_RATE_LIMIT_USER_BURST": "0"},
+    {"WAYMARK_RATE_LIMIT_KEY_RPS": "-1"},
+    {"WAYMARK_BODY_TIMEOUT_S": "0"},
+    {"WAYMARK_BODY_TIMEOUT_S": "soon"},
+])
+def test_unusable_security_settings_are_refused_at_start(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
+
+
+def test_security_settings_parse() -> None:
+    s = Settings.from_env({"WAYMARK_USER_TOKEN_SECRET": f"{'n' * 32}, {'o' * 32}",
+                           "WAYMARK_USER_TOKEN_AUDIENCE": "waymark",
+                           "WAYMARK_RATE_LIMIT_USER_RPS": "0", "WAYMARK_BODY_TIMEOUT_S": "2.5"})
+    assert s.user_token_secrets == ("n" * 32, "o" * 32)
+    assert (s.user_token_audience, s.rate_limit_user_rps, s.body_timeout_s) == ("waymark", 0, 2.5)
