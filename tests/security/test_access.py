@@ -138,3 +138,15 @@ async def test_api_keys_keep_to_their_scopes(
 ) -> None:
     resp = await send(client, method, path, auth(key))
     assert resp.status == status
+
+
+async def test_every_v1_route_refuses_a_missing_or_bad_credential(client: TestClient) -> None:
+    forged = bearer(ME, "an-attackers-own-secret-0123456789ab")
+    for method, template in routes(client.server.app):
+        if not template.startswith("/v1/"):
+            continue
+        for headers in ({}, {"Authorization": "Bearer nope"}, forged):
+            resp = await send(client, method, fill(template, ME), headers)
+            assert resp.status == 401, (method, template, headers)
+            assert await error_of(resp) in (
+                "missing_credentials", "invalid_credentials", "invalid_token")
