@@ -147,6 +147,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["flusher"] = BatchFlusher(
         ctx["buffer"], ctx["pool"], max_tries=settings.max_tries, stopping=ctx["stopping"],
         crash_after_commit=settings.fault_crash_after_commit,
+        on_transient=ctx["metrics"].flush_retries.inc,
     )
     ctx["scheduler"] = asyncio.create_task(_schedule(ctx))
     ctx["outbox_relay"] = asyncio.create_task(relay_forever(ctx["pool"], redis))

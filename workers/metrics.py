@@ -21,6 +21,7 @@ class WorkerMetrics:
     flush_batch_keys: Histogram
     flush_seconds: Histogram
     flush_errors: Counter
+    flush_retries: Counter
     heartbeat: Gauge
     event_lag: Histogram
     rows_written: Counter
@@ -46,6 +47,11 @@ class WorkerMetrics:
             ),
             flush_errors=Counter(
                 "waymark_flush_errors", "Batches whose apply failed", registry=r
+            ),
+            flush_retries=Counter(
+                "waymark_flush_retries",
+                "Transient apply failures retried in place (deadlock, lost connection, …)",
+                registry=r,
             ),
             event_lag=Histogram(
                 "waymark_event_lag_seconds",

@@ -170,3 +170,10 @@ async def test_without_redis_the_queue_is_unknown_and_the_heartbeat_alert_fires(
         redis_server.start()
     assert (states[a.QUEUE_DEPTH].value, states[a.QUEUE_DEPTH].state) == (None, "ok")
     assert (states[a.HEARTBEAT].value, states[a.HEARTBEAT].state) == (None, "firing")
+
+
+async def test_a_transient_apply_failure_counts_as_a_retry(pipeline: Pipeline) -> None:
+    pipeline.ctx["flusher"].on_transient()
+    worker = generate_latest(pipeline.ctx["metrics"].registry).decode()
+    assert sample(worker, "waymark_flush_retries_total") == 1
+    assert sample(worker, "waymark_flush_errors_total") == 0
