@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     monitor.set_defaults(run=_monitor)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     commands.add_parser("config", help="print the effective settings").set_defaults(run=_config)
+    dead = commands.add_parser("dead-letters", help="list, show or requeue dead-lettered batches")
+    dead.add_argument("action", choices=["list", "show", "requeue"])
+    dead.add_argument("id", nargs="?", help="a dead-letter id, or 'all'")
+    dead.set_defaults(run=_dead_letters)
     stack = commands.add_parser("stack", help="run only the embedded Redis and PostgreSQL")
     stack.set_defaults(run=_stack)
     return parser
@@ -160,6 +164,18 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     for version in _apply_migrations(settings.database_url):
         print(version)
     return 0
+
+
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.redis_url is None:
+        print("waymark dead-letters: REDIS_URL is not set", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action != "list" and not args.id:
+        print(f"waymark dead-letters {args.action}: give an id or 'all'", file=sys.stderr)
+        return EXIT_USAGE
+    from workers import deadletters
+
+    return asyncio.run(deadletters.run(settings, args.action, args.id))
 
 
 def _config(args: argparse.Namespace, settings: Settings) -> int:
