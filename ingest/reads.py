@@ -18,7 +18,6 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from aggregator import queries
-from aggregator.events import EVENTS_STREAM
 from ingest.body import decode_as, read_body
 from ingest.context import KEYS, POOL, SERVICE, SETTINGS
 from ingest.errors import BadRequest, NotFound
@@ -162,7 +161,8 @@ async def user_stream(request: web.Request) -> web.StreamResponse:
     last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     if last is not None and not _STREAM_ID.match(last):
         raise BadRequest("Last-Event-ID must be an id this stream sent", code="invalid_query")
-    position = last or await _top_id(redis, EVENTS_STREAM)
+    stream = request.app[SETTINGS].events_stream
+    position = last or await _top_id(redis, stream)
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
@@ -171,7 +171,7 @@ async def user_stream(request: web.Request) -> web.StreamResponse:
     await resp.write(b"retry: 2000\n: connected\n\n")
     quiet_since = time.monotonic()
     while True:
-        got = await redis.xread({EVENTS_STREAM: position}, count=200, block=1000)
+        got = await redis.xread({stream: position}, count=200, block=1000)
         for _, entries in got or []:
             for entry_id, fields in entries:
                 position = entry_id.decode()

@@ -67,6 +67,8 @@ class Settings:
     max_tries: int = 5
     shutdown_s: int = 15
     durability: str = "everysec"
+    events_stream: str = "waymark:events"
+    """Redis Stream the domain events are relayed to."""
     fault_crash_after_commit: bool = False
     """Fault injection for tests: a worker exits between commit and acknowledgement."""
     monitor_interval_s: float = 5.0
@@ -130,6 +132,8 @@ class Settings:
             values["database_url"] = e["DATABASE_URL"]
         if e.get("WAYMARK_DATA_DIR"):
             values["data_dir"] = Path(e["WAYMARK_DATA_DIR"])
+        if e.get("WAYMARK_EVENTS_STREAM"):
+            values["events_stream"] = e["WAYMARK_EVENTS_STREAM"]
         if e.get("WAYMARK_DURABILITY"):
             if e["WAYMARK_DURABILITY"] not in ("everysec", "strict"):
                 raise SettingsError("WAYMARK_DURABILITY must be everysec or strict")

@@ -150,7 +150,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         on_transient=ctx["metrics"].flush_retries.inc,
     )
     ctx["scheduler"] = asyncio.create_task(_schedule(ctx))
-    ctx["outbox_relay"] = asyncio.create_task(relay_forever(ctx["pool"], redis))
+    ctx["outbox_relay"] = asyncio.create_task(
+        relay_forever(ctx["pool"], redis, settings.events_stream)
+    )
     ctx["reporter"] = WorkerReporter(redis, ctx["metrics"].name, ctx["metrics"].registry)
     ctx["reporter"].start()
 
