@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -150,3 +152,15 @@ async def test_every_v1_route_refuses_a_missing_or_bad_credential(client: TestCl
             assert resp.status == 401, (method, template, headers)
             assert await error_of(resp) in (
                 "missing_credentials", "invalid_credentials", "invalid_token")
+
+
+async def test_a_gzipped_msgpack_batch_for_another_user_is_refused_too(
+    client: TestClient, redis_url: str
+) -> None:
+    events = [event("course_viewed", user_id=ME), event("course_viewed", user_id=OTHER)]
+    body = gzip.compress(msgspec.msgpack.encode({"events": events}))
+    resp = await client.post("/v1/events", data=body, headers={
+        "Content-Type": "application/msgpack", "Content-Encoding": "gzip", **bearer(ME)})
+    assert resp.status == 403
+    assert await error_of(resp) == "forbidden_user"
+    assert await buffer_is_empty(redis_url)
