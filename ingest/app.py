@@ -136,8 +136,8 @@ def create_app(settings: Settings) -> web.Application:
     app[KEYS] = KeyRing(settings.api_keys, tokens)
     app[METRICS] = IngestMetrics.create()
     app.cleanup_ctx.append(_resources)
-    app.cleanup_ctx.append(rate_limiter)
     app.cleanup_ctx.append(alerts.monitor_ctx)
+    app.cleanup_ctx.append(rate_limiter)
     app.router.add_post("/v1/events", handlers.post_events)
     app.router.add_get(
         "/v1/users/{user_id}/courses/{course_id}", handlers.get_course_progress
