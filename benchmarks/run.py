@@ -86,7 +86,8 @@ def run_load(url: str, args: argparse.Namespace) -> tuple[dict[str, Any], float]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.Popen([sys.executable, "-m", "benchmarks.load", "--url", url, "--key", KEY,
                           "--workload", args.workload, "--seconds", str(args.seconds),
-                          "--clients", str(args.clients)], stdout=subprocess.PIPE)
+                          "--clients", str(args.clients), "--warmup", str(args.warmup)],
+                         stdout=subprocess.PIPE)
     out, _ = p.communicate()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -179,7 +180,7 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
             "rows_written": int(keys_applied),
             "chapter_rows": rows,
             "merge_ratio": round(total_accepted / max(1, keys_applied), 2),
-            "freshness": await freshness(url),
+            "freshness": await freshness(url, args.probes),
             "event_lag": await scrape_lag([metrics_base + i for i in range(args.workers)]),
             "peak_rss_mb": {"serve": [peak_rss_mb(p.pid) for p in serves],
                             "workers": [peak_rss_mb(w.pid) for w in workers]},
@@ -276,6 +277,8 @@ if __name__ == "__main__":
     ap.add_argument("--only-waymark", action="store_true",
                     help="skip the ceilings and the naive baseline (scaling runs)")
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--warmup", type=float, default=2, help="seconds of load not measured")
+    ap.add_argument("--probes", type=int, default=20, help="freshness probes")
     ap.add_argument("--json", type=Path, help="also write the JSON report here")
     a = ap.parse_args()
     report = asyncio.run(main(a))

@@ -1,0 +1,25 @@
+"""The benchmark harness still runs end to end (a smoke run: seconds, no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_benchmark_runner_produces_its_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--workload", "burst", "--seconds", "1",
+         "--warmup", "0.5", "--workers", "1", "--clients", "2", "--probes", "1",
+         "--json", str(out)],
+        check=True, timeout=240, capture_output=True,
+    )
+    report = json.loads(out.read_text())
+    assert report["waymark"]["ingest"]["accepted"] > 0
+    assert report["naive"]["accepted"] > 0
+    assert report["merge_ceiling"]["events_per_s"] > 0
+    assert report["apply_ceiling"]["rows_per_s"] > 0
+    assert set(report["ratios"]) == {"waymark_over_naive", "ingest_over_merge_ceiling",
+                                     "workers_over_apply_ceiling"}
