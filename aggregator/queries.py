@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import msgspec
 
+from aggregator.read import rollup_fields
 from waymark.db import Conn
 
 STATUSES = frozenset({"not_started", "in_progress", "completed"})
@@ -135,16 +136,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _item(r: asyncpg.Record) -> CourseListItem:
-    pct = r["percent_complete"]
-    return CourseListItem(
-        course_id=r["course_id"], percent_complete=None if pct is None else float(pct),
-        status=r["status"], completed_chapters=r["completed_chapters"],
-        total_chapters=r["total_chapters"], avg_progress=r["avg_progress"],
-        time_spent_s=r["time_spent_ms"] / 1000, started_at=r["started_at"],
-        last_activity_at=r["last_activity_at"], last_accessed_at=r["last_accessed_at"],
-        completed_at=r["completed_at"], enrollment_status=r["enrollment_status"],
-        last_viewed_chapter_id=r["last_viewed_chapter"],
-    )
+    return CourseListItem(**rollup_fields(r))
 
 
 def encode_cursor(item: CourseListItem) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -64,6 +65,26 @@ class CourseProgressView(msgspec.Struct, kw_only=True):
     other_chapters: list[ChapterView]
     """Chapters with activity that the catalog does not (yet) list."""
     quizzes: list[QuizSummaryView]
+
+
+def rollup_fields(r: asyncpg.Record) -> dict[str, Any]:
+    """The course-rollup fields of a ``course_progress`` row, as every view shows them."""
+    pct = r["percent_complete"]
+    return {
+        "course_id": r["course_id"],
+        "percent_complete": None if pct is None else float(pct),
+        "status": r["status"],
+        "completed_chapters": r["completed_chapters"],
+        "total_chapters": r["total_chapters"],
+        "avg_progress": r["avg_progress"],
+        "time_spent_s": r["time_spent_ms"] / 1000,
+        "started_at": r["started_at"],
+        "last_activity_at": r["last_activity_at"],
+        "last_accessed_at": r["last_accessed_at"],
+        "completed_at": r["completed_at"],
+        "enrollment_status": r["enrollment_status"],
+        "last_viewed_chapter_id": r["last_viewed_chapter"],
+    }
 
 
 def _chapter(chapter_id: str, r: asyncpg.Record | None) -> ChapterView:
@@ -137,22 +158,9 @@ async def course_progress(
     for c in catalog:
         view = _chapter(c["chapter_id"], by_id.pop(c["chapter_id"], None))
         modules.setdefault(c["module_id"], []).append((view, c["weight"], c["required"]))
-    pct = course["percent_complete"]
     return CourseProgressView(
         user_id=user_id,
-        course_id=course_id,
-        percent_complete=None if pct is None else float(pct),
-        status=course["status"],
-        completed_chapters=course["completed_chapters"],
-        total_chapters=course["total_chapters"],
-        avg_progress=course["avg_progress"],
-        time_spent_s=course["time_spent_ms"] / 1000,
-        started_at=course["started_at"],
-        last_activity_at=course["last_activity_at"],
-        last_accessed_at=course["last_accessed_at"],
-        completed_at=course["completed_at"],
-        enrollment_status=course["enrollment_status"],
-        last_viewed_chapter_id=course["last_viewed_chapter"],
+        **rollup_fields(course),
         catalog_version=version,
         modules=[module_rollup(mid, chs) for mid, chs in modules.items()],
         other_chapters=[_chapter(cid, r) for cid, r in by_id.items()],

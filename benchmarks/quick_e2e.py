@@ -29,6 +29,7 @@ import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
+from benchmarks.run import wait_http
 from waymark.buffer import MergeBuffer
 from waymark.db import migrate
 from waymark.devstack import PostgresServer, RedisServer, free_port
@@ -135,15 +136,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "waymark", "worker", "--index", str(i)], env=env))
         url = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as s:
-            for _ in range(200):
-                try:
-                    async with s.get(f"{url}/health") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_http(url)
         redis = Redis.from_url(redis_srv.url)
         buffer = MergeBuffer(redis, shards=16, merge_window_ms=2000, dedup_window_s=3600,
                              lease_s=30)
