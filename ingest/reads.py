@@ -7,6 +7,7 @@ and forwards that user's events; a comment line every ``KEEPALIVE_S`` notices go
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -168,6 +169,14 @@ async def user_stream(request: web.Request) -> web.StreamResponse:
         "X-Accel-Buffering": "no",
     })
     await resp.prepare(request)
+    with contextlib.suppress(ConnectionResetError):  # the client went away: the stream ends
+        await _stream_to(resp, redis, stream, position, user_id)
+    return resp
+
+
+async def _stream_to(
+    resp: web.StreamResponse, redis: Redis, stream: str, position: str, user_id: bytes
+) -> None:
     await resp.write(b"retry: 2000\n: connected\n\n")
     quiet_since = time.monotonic()
     while True:
