@@ -110,7 +110,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if e.status < 400:
             raise
         code = _HTTP_CODES.get(e.status, "http_error")
-        return error_response(e.status, code, e.reason)
+        allow = e.headers.get("Allow")  # a 405 names the methods the route has (RFC 9110)
+        return error_response(e.status, code, e.reason, {"Allow": allow} if allow else None)
     except Exception:
         log.exception("unhandled_error", path=request.path, method=request.method)
         return error_response(500, "internal_error", "internal error; the request was logged")

@@ -165,3 +165,10 @@ async def test_an_unknown_course_progress_is_404(client: TestClient) -> None:
     resp = await client.get("/v1/users/u-404/courses/c-404", headers=auth())
     assert resp.status == 404
     assert await error_of(resp) == "not_found"
+
+
+async def test_a_wrong_method_is_405_with_the_allowed_methods(client: TestClient) -> None:
+    resp = await client.request("TRACE", "/v1/events", headers=auth())
+    assert resp.status == 405
+    assert await error_of(resp) == "method_not_allowed"
+    assert "POST" in resp.headers["Allow"]
