@@ -36,6 +36,7 @@ from ingest.errors import Handler, error_middleware
 from ingest.guard import guard, rate_limiter
 from ingest.metering import MeteredIngestService
 from ingest.metrics import IngestMetrics
+from ingest.paths import path_ids
 from ingest.reads import add_routes as add_read_routes
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
@@ -128,7 +129,7 @@ async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamRe
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[ingest_metrics, error_middleware, guard],
+        middlewares=[ingest_metrics, error_middleware, guard, path_ids],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

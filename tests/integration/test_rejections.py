@@ -172,3 +172,11 @@ async def test_a_wrong_method_is_405_with_the_allowed_methods(client: TestClient
     assert resp.status == 405
     assert await error_of(resp) == "method_not_allowed"
     assert "POST" in resp.headers["Allow"]
+
+
+async def test_ids_in_paths_follow_the_id_rule(client: TestClient) -> None:
+    for path in ("/v1/courses/a%00b", "/v1/users/a%20b/courses/c-1",
+                 "/v1/users/u-1/courses/c%3B1"):
+        resp = await client.get(path, headers=auth())
+        assert resp.status == 400, path
+        assert await error_of(resp) == "invalid_id"
