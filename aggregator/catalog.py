@@ -19,7 +19,9 @@ from waymark.wire import Id
 
 Weight = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
 Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
-Title = Annotated[str, msgspec.Meta(max_length=512)]
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text and jsonb cannot hold a NUL character."""
+Title = Annotated[str, msgspec.Meta(max_length=512, pattern=NO_NUL)]
 
 
 class CatalogChapter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -27,7 +29,7 @@ class CatalogChapter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     title: Title = ""
     weight: Weight = 1.0
     required: bool = True
-    kind: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    kind: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)] | None = None
 
 
 class CatalogModule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

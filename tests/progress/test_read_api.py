@@ -176,3 +176,9 @@ async def test_openapi_describes_every_route_from_the_server_types(client: TestC
     assert {"CourseProgressView", "CoursePage", "UserSummaryView", "CourseStats"} <= set(schemas)
     assert schemas["CourseCatalog"]["additionalProperties"] is False
     assert CATALOG["modules"]
+
+
+async def test_a_catalog_with_a_nul_character_is_refused_not_failed(client: TestClient) -> None:
+    doc = {"title": "bad\u0000title", "modules": []}
+    resp = await client.put("/v1/courses/c-nul", json=doc, headers=auth())
+    assert resp.status == 400
