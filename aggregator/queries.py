@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
 import asyncpg
 import msgspec
 
 from aggregator.read import rollup_fields
 from waymark.db import Conn
+from waymark.wire import Id
 
 STATUSES = frozenset({"not_started", "in_progress", "completed"})
 
@@ -47,8 +49,14 @@ class CoursePage(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
+MAX_BATCH_GET = 500
+MAX_LIMIT = 200  # page size of the course list
+
+
 class BatchGetRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    course_ids: list[str] = msgspec.field(default_factory=list)
+    course_ids: Annotated[list[Id], msgspec.Meta(max_length=MAX_BATCH_GET)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class BatchGetResult(msgspec.Struct, kw_only=True):

@@ -14,13 +14,14 @@ import msgspec
 
 from aggregator import catalog, queries, read
 from aggregator.events import StreamEvent
-from waymark.wire import Batch, BatchResult, ErrorBody
+from waymark.settings import MAX_EVENTS_PER_BATCH
+from waymark.wire import BatchResult, ErrorBody, Event, Id, RawBatch
 
 _REF = "#/components/schemas/{name}"
 
 # (method, path, summary, scope, request type, success status, response type, query params)
 ROUTES: list[tuple[str, str, str, str, Any, int, Any, list[str]]] = [
-    ("post", "/v1/events", "Send a batch of progress events", "ingest", Batch, 202,
+    ("post", "/v1/events", "Send a batch of progress events", "ingest", RawBatch, 202,
      BatchResult, []),
     ("put", "/v1/courses/{course_id}", "Store a course catalog", "admin", catalog.CourseCatalog,
      200, catalog.CatalogView, []),
@@ -47,19 +48,41 @@ ROUTES: list[tuple[str, str, str, str, Any, int, Any, list[str]]] = [
 ]
 
 
+_ID_SCHEMA = msgspec.json.schema(Id)
+
+# Query parameters with the same bounds the handlers check.
+_QUERY: dict[str, dict[str, Any]] = {
+    "status": {"enum": sorted(queries.STATUSES)},
+    "limit": {"type": "integer", "minimum": 1, "maximum": queries.MAX_LIMIT},
+    "cursor": {"type": "string", "description": "`next_cursor` of the previous page (opaque)"},
+    "from": {"type": "string", "format": "date"},
+    "to": {"type": "string", "format": "date"},
+}
+
+# Events are decoded one by one: a bad event is reported by index in the 202 answer while the
+# rest of its batch is taken, so the envelope accepts any item and says what each must be.
+_EVENT_ITEMS = {
+    "description": "An Event (#/components/schemas/Event). Each is validated on its own; one "
+    "that fails is listed in `rejected` of the 202 answer and the others are accepted."
+}
+
+
 def _path_params(path: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+    return [{"name": n, "in": "path", "required": True, "schema": _ID_SCHEMA}
             for n in re.findall(r"\{(\w+)\}", path)]
 
 
 @cache
-def document() -> dict[str, Any]:
-    """The whole document (built once per process)."""
-    types = [t for r in ROUTES for t in (r[4], r[6]) if t is not None]
-    schemas, components = msgspec.json.schema_components(
-        [ErrorBody, *types], ref_template=_REF
-    )
-    ref = dict(zip([ErrorBody, *types], schemas, strict=True))
+def document(max_events: int = MAX_EVENTS_PER_BATCH) -> dict[str, Any]:
+    """The whole document for a server taking ``max_events`` per batch (built once)."""
+    types = [ErrorBody, Event, *(t for r in ROUTES for t in (r[4], r[6]) if t is not None)]
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    ref = dict(zip(types, schemas, strict=True))
+    components["Event"] = ref[Event]
+    components["Batch"] = batch = components.pop("RawBatch")
+    ref[RawBatch] = {"$ref": _REF.format(name="Batch")}
+    batch["title"], batch["description"] = "Batch", "A batch of events."
+    batch["properties"]["events"].update(items=_EVENT_ITEMS, maxItems=max_events)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, scope, req, status, resp, query in ROUTES:
         media = "text/event-stream" if path.endswith("/stream") else "application/json"
@@ -67,7 +90,7 @@ def document() -> dict[str, Any]:
             "summary": summary,
             "security": [{"bearer": [scope]}],
             "parameters": _path_params(path) + [
-                {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+                {"name": q, "in": "query", "required": False, "schema": _QUERY[q]}
                 for q in query
             ],
             "responses": {

@@ -26,8 +26,6 @@ from ingest.handlers import json_response
 from ingest.openapi import document
 
 STREAM_REDIS = web.AppKey("stream_redis", Redis)
-MAX_LIMIT = 200
-MAX_BATCH_GET = 500
 MAX_ACTIVITY_DAYS = 400
 KEEPALIVE_S = 15.0
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -73,7 +71,7 @@ def _date(request: web.Request, name: str, default: date) -> date:
 async def list_courses(request: web.Request) -> web.Response:
     request.app[KEYS].require(request, "read")
     user_id = request.match_info["user_id"]
-    limit = _int(request, "limit", 20, 1, MAX_LIMIT)
+    limit = _int(request, "limit", 20, 1, queries.MAX_LIMIT)
     try:
         async with request.app[POOL].acquire() as conn:
             page = await queries.list_courses(
@@ -90,8 +88,6 @@ async def batch_get(request: web.Request) -> web.Response:
     app[KEYS].require(request, "read")
     body = await read_body(request, app[SETTINGS].max_body_bytes)
     req = decode_as("json", body, queries.BatchGetRequest)
-    if len(req.course_ids) > MAX_BATCH_GET:
-        raise BadRequest(f"at most {MAX_BATCH_GET} course_ids", code="invalid_query")
     async with app[POOL].acquire() as conn:
         result = await queries.batch_get(conn, request.match_info["user_id"], req.course_ids)
     return json_response(result)
@@ -201,7 +197,8 @@ def _sse(entry_id: str, fields: dict[bytes, bytes]) -> bytes:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=_openapi.encode(document()), content_type="application/json")
+    body = _openapi.encode(document(request.app[SETTINGS].max_events))
+    return web.Response(body=body, content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,9 +1,18 @@
-"""Building events and batches in tests."""
+"""Building events and batches in tests, and running ``waymark`` commands as processes."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import ADMIN_KEY
@@ -45,3 +54,31 @@ CATALOG = {
         ]},
     ],
 }
+
+
+@contextlib.contextmanager
+def waymark_process(command: str, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``waymark <command>`` with ``env`` over this environment and its output in ``log``;
+    sent SIGTERM and waited for on the way out (the exit code is left to the caller)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "waymark", command],
+                                env=dict(os.environ, **env), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Wait until ``url`` answers 200 while ``proc`` keeps running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the process exited ({proc.returncode})"
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in {timeout} s")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tests.conftest import API_KEYS, READ_KEY
+from tests.helpers import waymark_process
 from tests.monitoring.conftest import sample
 from waymark.devstack import free_port
 
@@ -21,15 +18,11 @@ def test_the_monitor_process_samples_the_queue_and_answers_alerts(
     redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url,
-               WAYMARK_API_KEYS=API_KEYS, WAYMARK_MONITOR_PORT=str(port),
-               WAYMARK_MONITOR_INTERVAL_S="0.2", WAYMARK_LOG_LEVEL="warning")
     log = tmp_path / "monitor.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "waymark", "monitor"], env=env,
-                                stderr=out)
     base = f"http://127.0.0.1:{port}"
-    try:
+    with waymark_process("monitor", log, REDIS_URL=redis_url, DATABASE_URL=database_url,
+                         WAYMARK_API_KEYS=API_KEYS, WAYMARK_MONITOR_PORT=str(port),
+                         WAYMARK_MONITOR_INTERVAL_S="0.2", WAYMARK_LOG_LEVEL="warning") as proc:
         deadline = time.monotonic() + 15
         text = ""
         while time.monotonic() < deadline:
@@ -47,6 +40,4 @@ def test_the_monitor_process_samples_the_queue_and_answers_alerts(
         with urllib.request.urlopen(req, timeout=2) as resp:
             names = {a["name"] for a in json.loads(resp.read())}
         assert "WaymarkQueueOldestPendingHigh" in names
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0, log.read_text()
+    assert proc.returncode == 0, log.read_text()

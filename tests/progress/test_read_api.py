@@ -73,6 +73,11 @@ async def test_batch_get_answers_in_the_order_asked_and_names_the_missing(
     assert body["not_found"] == ["nope"]
     bad = await client.post("/v1/users/u-1/courses:batchGet", headers=auth(), json={"ids": []})
     assert bad.status == 400
+    for ids in (["c-1", "nul\u0000"], [""], ["c-1"] * 501):  # found by schemathesis (NUL → 500)
+        bad = await client.post("/v1/users/u-1/courses:batchGet", headers=auth(),
+                                json={"course_ids": ids})
+        assert bad.status == 400, ids
+        assert (await bad.json())["error"]["code"] == "invalid_batch"
 
 
 async def test_the_summary_counts_courses_chapters_time_and_streaks(

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from client_sdk.tokens import mint_user_token
 from tests.conftest import ADMIN_KEY, API_KEYS, INGEST_KEY, READ_KEY
-from tests.helpers import event
+from tests.helpers import event, wait_http, waymark_process
 from tests.security.conftest import OLD_TOKEN_SECRET, TOKEN_SECRET
 from tests.security.test_tokens import b64, forge
 from waymark.devstack import free_port
@@ -34,25 +29,17 @@ def test_a_debug_log_of_auth_successes_and_failures_holds_no_secret(
     redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url,
-               WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
-               WAYMARK_USER_TOKEN_SECRET=f"{TOKEN_SECRET},{OLD_TOKEN_SECRET}",
-               WAYMARK_RATE_LIMIT_USER_RPS="1", WAYMARK_RATE_LIMIT_USER_BURST="2",
-               WAYMARK_LOG_LEVEL="debug", WAYMARK_LOG_FORMAT="json", PYTHONASYNCIODEBUG="1")
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     token = mint_user_token(TOKEN_SECRET, "u-1")
     sent = [ADMIN_KEY, INGEST_KEY, READ_KEY, TOKEN_SECRET, OLD_TOKEN_SECRET, token]
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
+    with waymark_process("serve", log, REDIS_URL=redis_url, DATABASE_URL=database_url,
+                         WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
+                         WAYMARK_USER_TOKEN_SECRET=f"{TOKEN_SECRET},{OLD_TOKEN_SECRET}",
+                         WAYMARK_RATE_LIMIT_USER_RPS="1", WAYMARK_RATE_LIMIT_USER_BURST="2",
+                         WAYMARK_LOG_LEVEL="debug", WAYMARK_LOG_FORMAT="json",
+                         PYTHONASYNCIODEBUG="1") as proc:
+        wait_http(f"{url}/health", proc)
         batch = json.dumps({"events": [event("course_viewed")]}).encode()
         other = json.dumps({"events": [event("course_viewed", user_id="u-2")]}).encode()
         expired = mint_user_token(TOKEN_SECRET, "u-1", now=1e9)
@@ -71,9 +58,6 @@ def test_a_debug_log_of_auth_successes_and_failures_holds_no_secret(
         assert call(f"{url}/v1/events", token, batch) == 429  # burst of 2 used up
         for bad in (expired, foreign, unsigned, hs512):
             assert call(f"{url}/v1/users/u-1/courses/c-1", bad) == 401
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
     text = log.read_text()
     assert "request_refused" in text and "request_authenticated" in text  # debug was on
     for secret in sent:
