@@ -26,13 +26,25 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from waymark.model import TAIL_LIMIT, TailEvent
+from waymark.model import TAIL_LIMIT, ChapterState, TailEvent
 
 SOURCE_RING = 1024
 """How many recent seqs per source are remembered individually (128 bytes of bitmap)."""
 DEDUP_BUCKETS_PER_WINDOW = 4
 
 _encode = msgspec.msgpack.Encoder().encode
+
+
+def chapter_entry(wire: list[Any]) -> tuple[ChapterState, int | None]:
+    """A decoded chapter entry of the buffer: its state and when its first event was accepted.
+
+    The layout (see ``lua/merge.lua``) is ``[[base, accepted_ms, last_ts, last_id], *events]``;
+    an entry of the earlier layout, ``[base, events, accepted_ms]``, is read as well.
+    """
+    head = wire[0]
+    if head and isinstance(head[0], list):
+        return ChapterState.from_wire([head[0], wire[1:]]), int(head[1])
+    return ChapterState.from_wire(wire), int(wire[2]) if len(wire) > 2 else None
 _LOCK = """
 local holder = redis.call('GET', KEYS[1])
 if ARGV[2] == '0' then

@@ -21,7 +21,7 @@ import msgspec
 from aggregator import summary
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
-from waymark.buffer import DrainedBatch, QuizRecord, split_keyid
+from waymark.buffer import DrainedBatch, QuizRecord, chapter_entry, split_keyid
 from waymark.db import Conn
 from waymark.model import (
     NONE_TS,
@@ -69,14 +69,16 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
     for kid, raw in entries:
         user_id, course_id, chapter_id = split_keyid(kid)
         wire = _decode(raw)
-        if len(wire) > 2:
-            out.accepted_ms.append(int(wire[2]))
         if chapter_id:
-            out.chapters[(user_id, course_id, chapter_id)] = ChapterState.from_wire(wire)
+            state, accepted_ms = chapter_entry(wire)
+            out.chapters[(user_id, course_id, chapter_id)] = state
         else:
+            accepted_ms = int(wire[2]) if len(wire) > 2 else None
             out.courses[(user_id, course_id)] = CourseState.from_wire(wire[0])
             for event_id, blob in wire[1]:
                 out.quizzes.append((event_id, user_id, course_id, _decode_quiz(blob)))
+        if accepted_ms is not None:
+            out.accepted_ms.append(accepted_ms)
     return out
 
 

@@ -4,7 +4,8 @@
 -- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit.
 -- payload = {events, ops}; events[i] = {event_id, source_slot (0 = none), seq};
 -- ops[j] = {event_index, keyid, 'c' | 'k', urgent (0|1), data}.
--- An entry is {state, list, accepted_ms}: accepted_ms is when the key was first dirtied, for lag.
+-- A course entry is {state, attempts, accepted_ms}, a chapter entry is laid out as described at
+-- read_chapter; accepted_ms is when the key was first dirtied, for lag.
 -- Returns {flags, pending}: one char per event, '1' accepted or '0' duplicate, and the number
 -- of keys now pending in the shard (for the ingest's high-water check).
 local payload = cmsgpack.unpack(ARGV[1])
@@ -121,16 +122,73 @@ local function fold(b, ev)
   if in_order then b[1], b[2] = ts, id end
 end
 
+-- A chapter entry is one msgpack array, written so the common case never decodes its tail:
+--   0xdd, u32 length (1 + events), header {base, accepted_ms, last_ts, last_id}, event, event, ...
+-- Events are kept in (ts, id) order; one arriving after the last is appended as bytes. The tail
+-- holds between tail_limit and 2 * tail_limit events: past that, the oldest are folded into the
+-- base down to tail_limit, so at least the tail_limit most recent events are always kept.
+-- (An entry written before this layout, {base, tail, accepted_ms}, is read as well.)
+local function read_chapter(raw, now)
+  if raw == false or raw == nil then
+    return {hdr = {{}, now, -1, ''}, n = 0, bytes = ''}
+  end
+  if string.byte(raw, 1) ~= 0xdd then
+    local old = cmsgpack.unpack(raw)
+    local evs, last = old[2], old[2][#old[2]]
+    return {hdr = {old[1], old[3] or now, last and last[1] or -1, last and last[2] or ''},
+            n = #evs, evs = evs}
+  end
+  local b2, b3, b4, b5 = string.byte(raw, 2, 5)
+  local n = ((b2 * 256 + b3) * 256 + b4) * 256 + b5 - 1
+  local off, hdr = cmsgpack.unpack_one(raw, 5)
+  return {hdr = hdr, n = n, bytes = off == -1 and '' or string.sub(raw, off + 1)}
+end
+
+local function write_chapter(entry)
+  local bytes = entry.bytes
+  if entry.evs ~= nil then
+    bytes = #entry.evs > 0 and cmsgpack.pack(unpack(entry.evs)) or ''
+  end
+  local len = entry.n + 1
+  return string.char(0xdd, math.floor(len / 16777216) % 256, math.floor(len / 65536) % 256,
+                     math.floor(len / 256) % 256, len % 256) .. cmsgpack.pack(entry.hdr) .. bytes
+end
+
 local function add_chapter_event(entry, ev)
-  local base, tail = entry[1], entry[2]
+  local hdr = entry.hdr
+  local base = hdr[1]
   if #base > 0 and not after(ev[1], ev[2], base[1], base[2]) then
     fold(base, ev)
     return
   end
-  local i = #tail
-  while i >= 1 and after(tail[i][1], tail[i][2], ev[1], ev[2]) do i = i - 1 end
-  table.insert(tail, i + 1, ev)
-  if #tail > tail_limit then fold(base, table.remove(tail, 1)) end
+  local appended = false
+  if entry.evs == nil and after(ev[1], ev[2], hdr[3], hdr[4]) then
+    entry.bytes = entry.bytes .. cmsgpack.pack(ev)
+    entry.n = entry.n + 1
+    hdr[3], hdr[4] = ev[1], ev[2]
+    if entry.n <= 2 * tail_limit then return end
+    appended = true
+  end
+  if entry.evs == nil then
+    entry.evs = entry.n > 0 and {cmsgpack.unpack(entry.bytes)} or {}
+    entry.bytes = nil
+  end
+  local tail = entry.evs
+  if not appended then
+    local i = #tail
+    while i >= 1 and after(tail[i][1], tail[i][2], ev[1], ev[2]) do i = i - 1 end
+    table.insert(tail, i + 1, ev)
+  end
+  if #tail > 2 * tail_limit then
+    local drop = #tail - tail_limit
+    for k = 1, drop do fold(base, tail[k]) end
+    local kept = {}
+    for k = drop + 1, #tail do kept[#kept + 1] = tail[k] end
+    tail = kept
+    entry.evs = kept
+  end
+  entry.n = #tail
+  hdr[3], hdr[4] = tail[#tail][1], tail[#tail][2]
 end
 
 -- Course entry: {state, attempts}; state by position: 1 reset_ts 2 reset_id 3 enroll_status
@@ -159,10 +217,11 @@ for j = 1, #ops do
     local entry = entries[key]
     if entry == nil then
       local raw = redis.call('HGET', KEYS[1], key)
-      if raw then
+      if op[3] == 'c' then
+        entry = read_chapter(raw, now)
+        entry.chapter = true
+      elseif raw then
         entry = cmsgpack.unpack(raw)
-      elseif op[3] == 'c' then
-        entry = {{}, {}, now}
       else
         entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now}
       end
@@ -173,7 +232,7 @@ for j = 1, #ops do
   end
 end
 for key, entry in pairs(entries) do
-  redis.call('HSET', KEYS[1], key, cmsgpack.pack(entry))
+  redis.call('HSET', KEYS[1], key, entry.chapter and write_chapter(entry) or cmsgpack.pack(entry))
   if urgent[key] then
     redis.call('ZADD', KEYS[2], 'LT', now, key)
   else
