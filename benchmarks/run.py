@@ -132,6 +132,44 @@ async def scrape_lag(ports: list[int]) -> dict[str, float]:
     return out
 
 
+def start_profilers(pids: dict[str, list[int]], seconds: float,
+                    out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy (sampling, 100 Hz, native frames off) on each process, collapsed stacks to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "-p", str(pid), "-d", str(int(seconds)),
+                              "-r", "100", "-f", "raw", "-o", str(out / f"{name}-{i}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, group in pids.items() for i, pid in enumerate(group)]
+
+
+def top_frames(path: Path, n: int = 12) -> dict[str, Any]:
+    """Self and inclusive share of the hottest functions in a py-spy collapsed-stack file."""
+    self_t: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].rsplit(":", 1)[0].split("/")[-1]
+                  + ")" for f in stack.split(";")]
+        c = int(count)
+        total += c
+        self_t[frames[-1]] = self_t.get(frames[-1], 0) + c
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + c
+    def pct(d: dict[str, int]) -> dict[str, float]:
+        top = sorted(d.items(), key=lambda kv: -kv[1])[:n]
+        return {k: round(100 * v / max(1, total), 1) for k, v in top}
+    return {"samples": total, "self_pct": pct(self_t), "inclusive_pct": pct(incl)}
+
+
+async def redis_commandstats(client: Redis) -> dict[str, tuple[int, int]]:
+    """calls and microseconds per command since the server started."""
+    stats = await client.info("commandstats")
+    return {k.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+            for k, v in stats.items()}
+
+
 async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
                       args: argparse.Namespace) -> dict[str, Any]:
     port, metrics_base = free_port(), free_port()
@@ -150,9 +188,15 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
         await wait_http(url)
         servers = {"redis": pids_named("redis-server"), "postgres": pids_named("postgres")}
         before = {k: sum(cpu_s(p) for p in v) for k, v in {**procs, **servers}.items()}
+        redis_client = Redis.from_url(redis.url)
+        stats_before = await redis_commandstats(redis_client)
+        spies = (start_profilers(procs, args.warmup + args.seconds, args.profile)
+                 if args.profile else [])
         t0 = time.monotonic()
         load, load_cpu = await asyncio.to_thread(run_load, url, args)
-        redis_client = Redis.from_url(redis.url)
+        for spy in spies:
+            spy.wait(60)
+        stats_after = await redis_commandstats(redis_client)
         buffer = MergeBuffer(redis_client, shards=16, merge_window_ms=2000, dedup_window_s=3600,
                              lease_s=30)
         while await buffer.pending_keys() or await buffer.inflight_batches():
@@ -173,6 +217,16 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
         info = await redis_client.info("memory")
         await redis_client.aclose()
         total_accepted = load["accepted_total"]  # warm-up included, as the rows are
+        redis_time = {
+            cmd: {"calls": calls - stats_before.get(cmd, (0, 0))[0],
+                  "cpu_s": round((usec - stats_before.get(cmd, (0, 0))[1]) / 1e6, 2),
+                  "us_per_event": round((usec - stats_before.get(cmd, (0, 0))[1])
+                                        / max(1, total_accepted), 2)}
+            for cmd, (calls, usec) in stats_after.items()
+            if usec - stats_before.get(cmd, (0, 0))[1] > 10_000
+        }
+        profile = ({f.stem: top_frames(f) for f in sorted(args.profile.glob("*.txt"))}
+                   if args.profile else {})
         return {
             "ingest": load,
             "applied_events_per_s": round(total_accepted / elapsed),
@@ -187,7 +241,8 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
             "redis_used_memory_peak_mb": round(int(info["used_memory_peak"]) / 2**20, 1),
             "cpu_s": {k: round(after[k] - before[k], 1) for k in after} | {
                 "load": round(load_cpu, 1)},
-        }
+            "redis_commands": redis_time,
+        } | ({"profile": profile} if profile else {})
     finally:
         for p in [*serves, *workers]:
             p.send_signal(signal.SIGTERM)
@@ -280,6 +335,8 @@ if __name__ == "__main__":
     ap.add_argument("--warmup", type=float, default=2, help="seconds of load not measured")
     ap.add_argument("--probes", type=int, default=20, help="freshness probes")
     ap.add_argument("--json", type=Path, help="also write the JSON report here")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="sample serve and workers with py-spy during the load into DIR")
     a = ap.parse_args()
     report = asyncio.run(main(a))
     if a.json:
