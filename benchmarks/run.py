@@ -114,8 +114,8 @@ async def freshness(url: str, probes: int = 20) -> dict[str, float]:
     return {"p50_s": round(waits[len(waits) // 2], 3), "p99_s": round(waits[-1], 3)}
 
 
-async def scrape_lag(ports: list[int]) -> dict[str, float]:
-    """p50/p99 of waymark_event_lag_seconds over all workers (upper bucket bounds)."""
+async def lag_buckets(ports: list[int]) -> dict[float, float]:
+    """Cumulative buckets of waymark_event_lag_seconds summed over the workers on ``ports``."""
     buckets: dict[float, float] = {}
     async with aiohttp.ClientSession() as s:
         for port in ports:
@@ -125,11 +125,21 @@ async def scrape_lag(ports: list[int]) -> dict[str, float]:
                         le = line.split('le="')[1].split('"')[0]
                         bound = float("inf") if le == "+Inf" else float(le)
                         buckets[bound] = buckets.get(bound, 0) + float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def lag_quantiles(buckets: dict[float, float]) -> dict[str, float]:
+    """p50/p99 as the upper bound of the bucket that holds them."""
     total = buckets.get(float("inf"), 0)
     out = {}
     for name, q in (("p50_le_s", 0.5), ("p99_le_s", 0.99)):
         out[name] = next((b for b in sorted(buckets) if total and buckets[b] >= q * total), 0.0)
     return out
+
+
+async def scrape_lag(ports: list[int]) -> dict[str, float]:
+    """p50/p99 of waymark_event_lag_seconds over all workers (upper bucket bounds)."""
+    return lag_quantiles(await lag_buckets(ports))
 
 
 def start_profilers(pids: dict[str, list[int]], seconds: float,
@@ -170,19 +180,36 @@ async def redis_commandstats(client: Redis) -> dict[str, tuple[int, int]]:
             for k, v in stats.items()}
 
 
+class WaymarkProcesses:
+    """``waymark serve`` (``ingest`` processes sharing a port) and ``workers`` worker processes
+    against ``redis`` and ``pg``; worker ``i`` serves /metrics on ``metrics_base + i``."""
+
+    def __init__(self, redis: RedisServer, pg: PostgresServer, workers: int, ingest: int) -> None:
+        port, self.metrics_base = free_port(), free_port()
+        env = dict(os.environ, REDIS_URL=redis.url, DATABASE_URL=pg.url,
+                   WAYMARK_HTTP_PORT=str(port), WAYMARK_API_KEYS=f"bench:{KEY}:ingest+read+admin",
+                   WAYMARK_LOG_LEVEL="warning", WAYMARK_WORKER_METRICS_PORT=str(self.metrics_base),
+                   WAYMARK_HIGH_WATER_KEYS=str(10_000_000), WAYMARK_HTTP_PROCESSES=str(ingest))
+        self.serves = [subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env)
+                       for _ in range(ingest)]
+        self.workers = [
+            subprocess.Popen([sys.executable, "-m", "waymark", "worker", "--index", str(i)],
+                             env=env) for i in range(workers)
+        ]
+        self.url = f"http://127.0.0.1:{port}"
+        self.worker_ports = [self.metrics_base + i for i in range(workers)]
+
+    def stop(self) -> None:
+        for p in [*self.serves, *self.workers]:
+            p.send_signal(signal.SIGTERM)
+        for p in [*self.serves, *self.workers]:
+            p.wait(30)
+
+
 async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
                       args: argparse.Namespace) -> dict[str, Any]:
-    port, metrics_base = free_port(), free_port()
-    env = dict(os.environ, REDIS_URL=redis.url, DATABASE_URL=pg.url, WAYMARK_HTTP_PORT=str(port),
-               WAYMARK_API_KEYS=f"bench:{KEY}:ingest+read+admin", WAYMARK_LOG_LEVEL="warning",
-               WAYMARK_WORKER_METRICS_PORT=str(metrics_base),
-               WAYMARK_HIGH_WATER_KEYS=str(10_000_000),
-               WAYMARK_HTTP_PROCESSES=str(args.ingest))
-    serves = [subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env)
-              for _ in range(args.ingest)]
-    workers = [subprocess.Popen([sys.executable, "-m", "waymark", "worker", "--index", str(i)],
-                                env=env) for i in range(args.workers)]
-    url = f"http://127.0.0.1:{port}"
+    stack = WaymarkProcesses(redis, pg, args.workers, args.ingest)
+    serves, workers, url, metrics_base = stack.serves, stack.workers, stack.url, stack.metrics_base
     procs = {"serve": [p.pid for p in serves], "workers": [w.pid for w in workers]}
     try:
         await wait_http(url)
@@ -244,10 +271,7 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
             "redis_commands": redis_time,
         } | ({"profile": profile} if profile else {})
     finally:
-        for p in [*serves, *workers]:
-            p.send_signal(signal.SIGTERM)
-        for p in [*serves, *workers]:
-            p.wait(30)
+        stack.stop()
 
 
 async def naive(pg: PostgresServer, args: argparse.Namespace) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,12 @@ WORKLOADS = {
 
 
 def batches(w: Workload, client: int, clients: int) -> Iterator[list[dict[str, Any]]]:
-    """Endless batches for load client ``client`` of ``clients`` (disjoint key ranges)."""
+    """Endless batches for load client ``client`` of ``clients`` (disjoint key ranges).
+
+    Each client is one SDK installation: events carry its ``source_id`` and a growing ``seq``,
+    which the buffer deduplicates by (a ring per source) instead of by event id.
+    """
+    source = f"{w.name}-{client}-{uuid.uuid4().hex[:12]}"
     keys = [(u, c) for u in range(client, w.users, clients) for c in range(w.chapters)]
     seq = itertools.count()
     cursor = itertools.cycle(keys)
@@ -44,7 +50,8 @@ def batches(w: Workload, client: int, clients: int) -> Iterator[list[dict[str, A
             n = next(seq)
             user, chapter = next(cursor)
             out.append({
-                "id": f"{w.name}-{client}-{n}", "type": "chapter_progress",
+                "id": f"{source}-{n}", "source_id": source, "seq": n + 1,
+                "type": "chapter_progress",
                 "user_id": f"u{user}", "course_id": "c-1", "chapter_id": f"ch-{chapter}",
                 "ts": now - 1000, "progress": float(n % 100), "position_s": float(n % 900),
                 "time_spent_s": 10,

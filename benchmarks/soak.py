@@ -1,0 +1,152 @@
+"""Soak: one offered rate held for minutes; is everything flat in the second half?
+
+    .venv/bin/python -m benchmarks.soak --workload heartbeat --rate 7000 --minutes 10
+
+Starts Redis (AOF everysec), PostgreSQL, ``waymark serve`` and the workers like
+``benchmarks.run``, offers ``--rate`` events/s from a separate load process, and samples every
+``--every`` seconds: accepted events/s (from the server's counter), pending keys and the age of
+the oldest, event lag p99 of the interval, and the RSS of every process. Reports the time series
+and, over the second half, the accepted rate against the offered one, the drift of queue depth
+and lag, and each process's RSS growth; plus every non-202 answer the load client got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.run import KEY, WaymarkProcesses, lag_buckets, lag_quantiles, pids_named, wait_http
+from waymark.db import migrate
+from waymark.devstack import PostgresServer, RedisServer, free_port
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+async def server_metrics(url: str) -> dict[str, float]:
+    wanted = ("waymark_ingest_events_total{result=\"accepted\"}", "waymark_queue_pending_keys ",
+              "waymark_queue_oldest_pending_seconds ")
+    out: dict[str, float] = {}
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+        for line in (await r.text()).splitlines():
+            for name in wanted:
+                if line.startswith(name):
+                    out[name.split("{")[0].strip()] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def interval_lag(before: dict[float, float], after: dict[float, float]) -> float:
+    delta = {b: after[b] - before.get(b, 0) for b in after}
+    return lag_quantiles(delta)["p99_le_s"]
+
+
+def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
+    half = samples[len(samples) // 2:]
+    first, last = half[0], half[-1]
+    seconds = last["t_s"] - first["t_s"]
+    accepted = (last["accepted"] - first["accepted"]) / max(1e-9, seconds)
+    third = max(1, len(half) // 3)
+
+    def drift(name: str) -> float:
+        a = sum(s[name] for s in half[:third]) / third
+        b = sum(s[name] for s in half[-third:]) / third
+        return round(b - a, 2)
+
+    return {
+        "accepted_per_s": round(accepted),
+        "accepted_over_offered": round(accepted / rate, 4),
+        "pending_keys_drift": drift("pending_keys"),
+        "oldest_pending_s_drift": drift("oldest_pending_s"),
+        "lag_p99_s_max": max(s["lag_p99_le_s"] for s in half),
+        "rss_growth_mb": {name: round(last["rss_mb"][name] - first["rss_mb"][name], 1)
+                          for name in last["rss_mb"]},
+    }
+
+
+async def soak(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="waymark-soak-"))
+    root.chmod(0o755)
+    redis, pg = RedisServer(root / "redis", free_port()), PostgresServer(root / "pg", free_port())
+    redis.start()
+    pg.start()
+    stack = None
+    try:
+        await migrate(pg.url)
+        stack = WaymarkProcesses(redis, pg, args.workers, 1)
+        await wait_http(stack.url)
+        seconds = args.minutes * 60
+        load = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.load", "--url", stack.url, "--key", KEY,
+             "--workload", args.workload, "--seconds", str(seconds), "--warmup", "0",
+             "--clients", str(args.clients), "--rate", str(args.rate)],
+            stdout=subprocess.PIPE)
+        procs = {"serve": stack.serves[0].pid,
+                 **{f"worker-{i}": w.pid for i, w in enumerate(stack.workers)},
+                 "redis": pids_named("redis-server")[0]}
+        samples: list[dict[str, Any]] = []
+        t0 = time.monotonic()
+        lag_before = await lag_buckets(stack.worker_ports)
+        while load.poll() is None:
+            await asyncio.sleep(args.every)
+            m = await server_metrics(stack.url)
+            lag_now = await lag_buckets(stack.worker_ports)
+            pg_rss = sum(rss_mb(p) for p in pids_named("postgres"))
+            samples.append({
+                "t_s": round(time.monotonic() - t0, 1),
+                "accepted": m.get("waymark_ingest_events_total", 0.0),
+                "pending_keys": m.get("waymark_queue_pending_keys", 0.0),
+                "oldest_pending_s": round(m.get("waymark_queue_oldest_pending_seconds", 0.0), 2),
+                "lag_p99_le_s": interval_lag(lag_before, lag_now),
+                "rss_mb": {name: rss_mb(pid) for name, pid in procs.items()}
+                | {"postgres (all)": round(pg_rss, 1)},
+            })
+            lag_before = lag_now
+            print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+        out, _ = load.communicate()
+        report = json.loads(out)
+        for i in range(1, len(samples)):
+            dt = samples[i]["t_s"] - samples[i - 1]["t_s"]
+            samples[i]["accepted_per_s"] = round(
+                (samples[i]["accepted"] - samples[i - 1]["accepted"]) / dt)
+        return {"workload": args.workload, "offered_per_s": args.rate, "minutes": args.minutes,
+                "workers": args.workers, "load": report,
+                "second_half": second_half(samples, args.rate), "samples": samples}
+    finally:
+        if stack is not None:
+            stack.stop()
+        pg.stop()
+        redis.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", choices=["heartbeat", "burst"], default="heartbeat")
+    ap.add_argument("--rate", type=float, required=True, help="events/s offered")
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--every", type=float, default=10, help="seconds between samples")
+    ap.add_argument("--json", type=Path, help="also write the report here")
+    a = ap.parse_args()
+    result = asyncio.run(soak(a))
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
