@@ -25,7 +25,15 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.run import KEY, WaymarkProcesses, lag_buckets, lag_quantiles, pids_named, wait_http
+from benchmarks.run import (
+    KEY,
+    WaymarkProcesses,
+    freshness,
+    lag_buckets,
+    lag_quantiles,
+    pids_named,
+    wait_http,
+)
 from waymark.db import migrate
 from waymark.devstack import PostgresServer, RedisServer, free_port
 
@@ -54,7 +62,7 @@ async def server_metrics(url: str) -> dict[str, float]:
 
 def interval_lag(before: dict[float, float], after: dict[float, float]) -> float:
     delta = {b: after[b] - before.get(b, 0) for b in after}
-    return lag_quantiles(delta)["p99_le_s"]
+    return float(lag_quantiles(delta)["p99_le_s"])
 
 
 def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
@@ -103,6 +111,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         samples: list[dict[str, Any]] = []
         t0 = time.monotonic()
         lag_before = await lag_buckets(stack.worker_ports)
+        probes = None
+        if args.probes:  # freshness under the load, from the middle of the run on
+            async def probe_later() -> dict[str, float]:
+                await asyncio.sleep(seconds / 2)
+                return await freshness(stack.url, args.probes)
+            probes = asyncio.create_task(probe_later())
         while load.poll() is None:
             await asyncio.sleep(args.every)
             m = await server_metrics(stack.url)
@@ -127,6 +141,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 (samples[i]["accepted"] - samples[i - 1]["accepted"]) / dt)
         return {"workload": args.workload, "offered_per_s": args.rate, "minutes": args.minutes,
                 "workers": args.workers, "load": report,
+                "freshness_under_load": await probes if probes else None,
                 "second_half": second_half(samples, args.rate), "samples": samples}
     finally:
         if stack is not None:
@@ -144,6 +159,8 @@ if __name__ == "__main__":
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--every", type=float, default=10, help="seconds between samples")
+    ap.add_argument("--probes", type=int, default=0,
+                    help="freshness probes (202 → read API) during the second half")
     ap.add_argument("--json", type=Path, help="also write the report here")
     a = ap.parse_args()
     result = asyncio.run(soak(a))
