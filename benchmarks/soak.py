@@ -73,8 +73,8 @@ def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     third = max(1, len(half) // 3)
 
     def drift(name: str) -> float:
-        a = sum(s[name] for s in half[:third]) / third
-        b = sum(s[name] for s in half[-third:]) / third
+        a = sum(float(s[name]) for s in half[:third]) / third
+        b = sum(float(s[name]) for s in half[-third:]) / third
         return round(b - a, 2)
 
     return {
