@@ -2,7 +2,8 @@
 
 Layout (every key of one shard shares the hash tag ``{wm.N}``, so each script touches one slot):
 
-- ``wm:{wm.N}:buf``   hash, keyid → msgpack entry (chapter or course state, see ``model``)
+- ``wm:{wm.N}:buf``   hash, keyid → msgpack entry: course state, or a chapter's header
+- ``wm:{wm.N}:t:K``   string, the tail events of chapter keyid K (appended as msgpack arrays)
 - ``wm:{wm.N}:due``   zset, keyid → epoch ms at which the key is due for flushing
 - ``wm:{wm.N}:ids:B`` set of event ids seen in dedup bucket B (expires after the window)
 - ``wm:{wm.N}:sm:S`` / ``sr:S`` highest seq and ring of recent seqs of source S
@@ -38,8 +39,9 @@ _encode = msgspec.msgpack.Encoder().encode
 def chapter_entry(wire: list[Any]) -> tuple[ChapterState, int | None]:
     """A decoded chapter entry of the buffer: its state and when its first event was accepted.
 
-    The layout (see ``lua/merge.lua``) is ``[[base, accepted_ms, last_ts, last_id], *events]``;
-    an entry of the earlier layout, ``[base, events, accepted_ms]``, is read as well.
+    As drained (``lua/drain.lua`` joins header and tail), the layout is
+    ``[[base, accepted_ms, last_ts, last_id, n], *events]``; an entry of the earliest layout,
+    ``[base, events, accepted_ms]``, is read as well.
     """
     head = wire[0]
     if head and isinstance(head[0], list):

@@ -8,6 +8,20 @@ local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonum
 if #keys == 0 then return nil end
 local vals = redis.call('HMGET', KEYS[1], unpack(keys))
 redis.call('HDEL', KEYS[1], unpack(keys))
+-- A chapter header (see merge.lua) and its tail key become one msgpack array:
+-- [header, event, ...], with a 32-bit array length in front.
+local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
+for i = 1, #keys do
+  local v = vals[i]
+  if v and string.byte(v, 1) == 0x95 then
+    local tkey = tail_prefix .. keys[i]
+    local tail = redis.call('GET', tkey) or ''
+    redis.call('DEL', tkey)
+    local len = cmsgpack.unpack(v)[5] + 1
+    vals[i] = string.char(0xdd, math.floor(len / 16777216) % 256, math.floor(len / 65536) % 256,
+                          math.floor(len / 256) % 256, len % 256) .. v .. tail
+  end
+end
 redis.call('ZREM', KEYS[2], unpack(keys))
 local bid = ARGV[3]
 local fields = {bid, table.concat(keys, '\n')}

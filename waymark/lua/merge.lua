@@ -53,25 +53,52 @@ if #ids > 0 then
   end
 end
 
--- Source/seq dedup: highest seq per source plus a ring of the last `ring` seqs.
+-- Source/seq dedup: highest seq per source plus a ring of the last `ring` seqs, a bitmap in
+-- SETBIT's layout (bit i is bit 7 - i % 8 of byte i // 8). Each source's ring is read once per
+-- request and written back once, so the work per event is a few bit operations in the script.
 local src_base = 3 + nb
-local maxes = {}
+local nbytes = ring / 8
+local maxes, rings = {}, {}
+local function clear_bits(r, from, to)  -- the bits of seqs from..to, fewer than ring of them
+  local x = from
+  while x <= to do
+    local p = x % ring
+    if p % 8 == 0 and to - x >= 7 then
+      r[p / 8 + 1] = 0
+      x = x + 8
+    else
+      local bi = math.floor(p / 8) + 1
+      r[bi] = bit.band(r[bi], bit.bnot(bit.rshift(0x80, p % 8)))
+      x = x + 1
+    end
+  end
+end
 for i = 1, #events do
   local e = events[i]
   local s = e[2]
   if s > 0 then
     local mkey, rkey = KEYS[src_base + 2 * (s - 1)], KEYS[src_base + 2 * (s - 1) + 1]
-    local m = maxes[s]
-    if m == nil then m = tonumber(redis.call('GET', mkey) or '0') end
+    local m, r = maxes[s], rings[s]
+    if m == nil then
+      m = tonumber(redis.call('GET', mkey) or '0')
+      local raw = redis.call('GET', rkey) or ''
+      r = {string.byte(raw, 1, nbytes)}
+      for k = #r + 1, nbytes do r[k] = 0 end
+      rings[s] = r
+    end
     local q = e[3]
+    local pos = q % ring
+    local byte, mask = math.floor(pos / 8) + 1, bit.rshift(0x80, pos % 8)
     if q > m then
-      if q - m >= ring then redis.call('DEL', rkey) else
-        for x = m + 1, q - 1 do redis.call('SETBIT', rkey, x % ring, 0) end
+      if q - m >= ring then
+        for k = 1, nbytes do r[k] = 0 end
+      else
+        clear_bits(r, m + 1, q - 1)
       end
-      redis.call('SETBIT', rkey, q % ring, 1)
+      r[byte] = bit.bor(r[byte], mask)
       m = q
-    elseif q > m - ring and redis.call('GETBIT', rkey, q % ring) == 0 then
-      redis.call('SETBIT', rkey, q % ring, 1)
+    elseif q > m - ring and bit.band(r[byte], mask) == 0 then
+      r[byte] = bit.bor(r[byte], mask)
     else
       ok[i] = false
     end
@@ -80,7 +107,7 @@ for i = 1, #events do
 end
 for s, m in pairs(maxes) do
   redis.call('SET', KEYS[src_base + 2 * (s - 1)], m, 'EX', src_ttl)
-  redis.call('EXPIRE', KEYS[src_base + 2 * (s - 1) + 1], src_ttl)
+  redis.call('SET', KEYS[src_base + 2 * (s - 1) + 1], string.char(unpack(rings[s])), 'EX', src_ttl)
 end
 
 local function after(a_ts, a_id, b_ts, b_id)
@@ -122,36 +149,48 @@ local function fold(b, ev)
   if in_order then b[1], b[2] = ts, id end
 end
 
--- A chapter entry is one msgpack array, written so the common case never decodes its tail:
---   0xdd, u32 length (1 + events), header {base, accepted_ms, last_ts, last_id}, event, event, ...
--- Events are kept in (ts, id) order; one arriving after the last is appended as bytes. The tail
--- holds between tail_limit and 2 * tail_limit events: past that, the oldest are folded into the
--- base down to tail_limit, so at least the tail_limit most recent events are always kept.
--- (An entry written before this layout, {base, tail, accepted_ms}, is read as well.)
-local function read_chapter(raw, now)
-  if raw == false or raw == nil then
-    return {hdr = {{}, now, -1, ''}, n = 0, bytes = ''}
+-- A chapter entry is a header in the buf hash, {base, accepted_ms, last_ts, last_id, n}, and its
+-- tail of n events, each a msgpack array, concatenated in the string key wm:{wm.N}:t:<keyid>.
+-- Events are kept in (ts, id) order, so one arriving after the last is APPENDed as bytes and the
+-- tail is never read; it holds between tail_limit and 2 * tail_limit events: past that, the
+-- oldest are folded into the base down to tail_limit, so at least the tail_limit most recent
+-- events are always kept. drain.lua joins header and tail into one array for the worker.
+-- (Entries of earlier layouts, events inline, are read as well and rewritten in this one.)
+local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
+
+local function read_chapter(raw, now, tkey)
+  if not raw then
+    return {hdr = {{}, now, -1, '', 0}, add = {}, tkey = tkey}
   end
-  if string.byte(raw, 1) ~= 0xdd then
+  local first = string.byte(raw, 1)
+  if first == 0x95 then
+    return {hdr = cmsgpack.unpack(raw), add = {}, tkey = tkey}
+  end
+  local hdr, evs
+  if first == 0xdd then
+    local off, h = cmsgpack.unpack_one(raw, 5)
+    evs = off == -1 and {} or {cmsgpack.unpack(string.sub(raw, off + 1))}
+    hdr = {h[1], h[2], h[3], h[4], #evs}
+  else
     local old = cmsgpack.unpack(raw)
-    local evs, last = old[2], old[2][#old[2]]
-    return {hdr = {old[1], old[3] or now, last and last[1] or -1, last and last[2] or ''},
-            n = #evs, evs = evs}
+    evs = old[2]
+    local last = evs[#evs]
+    hdr = {old[1], old[3] or now, last and last[1] or -1, last and last[2] or '', #evs}
   end
-  local b2, b3, b4, b5 = string.byte(raw, 2, 5)
-  local n = ((b2 * 256 + b3) * 256 + b4) * 256 + b5 - 1
-  local off, hdr = cmsgpack.unpack_one(raw, 5)
-  return {hdr = hdr, n = n, bytes = off == -1 and '' or string.sub(raw, off + 1)}
+  return {hdr = hdr, evs = evs, add = {}, tkey = tkey}
 end
 
-local function write_chapter(entry)
-  local bytes = entry.bytes
+local function write_chapter(key, entry)
   if entry.evs ~= nil then
-    bytes = #entry.evs > 0 and cmsgpack.pack(unpack(entry.evs)) or ''
+    if #entry.evs > 0 then
+      redis.call('SET', entry.tkey, cmsgpack.pack(unpack(entry.evs)))
+    else
+      redis.call('DEL', entry.tkey)
+    end
+  elseif #entry.add > 0 then
+    redis.call('APPEND', entry.tkey, table.concat(entry.add))
   end
-  local len = entry.n + 1
-  return string.char(0xdd, math.floor(len / 16777216) % 256, math.floor(len / 65536) % 256,
-                     math.floor(len / 256) % 256, len % 256) .. cmsgpack.pack(entry.hdr) .. bytes
+  redis.call('HSET', KEYS[1], key, cmsgpack.pack(entry.hdr))
 end
 
 local function add_chapter_event(entry, ev)
@@ -161,24 +200,21 @@ local function add_chapter_event(entry, ev)
     fold(base, ev)
     return
   end
-  local appended = false
-  if entry.evs == nil and after(ev[1], ev[2], hdr[3], hdr[4]) then
-    entry.bytes = entry.bytes .. cmsgpack.pack(ev)
-    entry.n = entry.n + 1
+  if entry.evs == nil and hdr[5] < 2 * tail_limit and after(ev[1], ev[2], hdr[3], hdr[4]) then
+    entry.add[#entry.add + 1] = cmsgpack.pack(ev)
+    hdr[5] = hdr[5] + 1
     hdr[3], hdr[4] = ev[1], ev[2]
-    if entry.n <= 2 * tail_limit then return end
-    appended = true
+    return
   end
   if entry.evs == nil then
-    entry.evs = entry.n > 0 and {cmsgpack.unpack(entry.bytes)} or {}
-    entry.bytes = nil
+    local raw = (redis.call('GET', entry.tkey) or '') .. table.concat(entry.add)
+    entry.evs = #raw > 0 and {cmsgpack.unpack(raw)} or {}
+    entry.add = {}
   end
   local tail = entry.evs
-  if not appended then
-    local i = #tail
-    while i >= 1 and after(tail[i][1], tail[i][2], ev[1], ev[2]) do i = i - 1 end
-    table.insert(tail, i + 1, ev)
-  end
+  local i = #tail
+  while i >= 1 and after(tail[i][1], tail[i][2], ev[1], ev[2]) do i = i - 1 end
+  table.insert(tail, i + 1, ev)
   if #tail > 2 * tail_limit then
     local drop = #tail - tail_limit
     for k = 1, drop do fold(base, tail[k]) end
@@ -187,7 +223,7 @@ local function add_chapter_event(entry, ev)
     tail = kept
     entry.evs = kept
   end
-  entry.n = #tail
+  hdr[5] = #tail
   hdr[3], hdr[4] = tail[#tail][1], tail[#tail][2]
 end
 
@@ -218,7 +254,7 @@ for j = 1, #ops do
     if entry == nil then
       local raw = redis.call('HGET', KEYS[1], key)
       if op[3] == 'c' then
-        entry = read_chapter(raw, now)
+        entry = read_chapter(raw, now, tail_prefix .. key)
         entry.chapter = true
       elseif raw then
         entry = cmsgpack.unpack(raw)
@@ -232,7 +268,11 @@ for j = 1, #ops do
   end
 end
 for key, entry in pairs(entries) do
-  redis.call('HSET', KEYS[1], key, entry.chapter and write_chapter(entry) or cmsgpack.pack(entry))
+  if entry.chapter then
+    write_chapter(key, entry)
+  else
+    redis.call('HSET', KEYS[1], key, cmsgpack.pack(entry))
+  end
   if urgent[key] then
     redis.call('ZADD', KEYS[2], 'LT', now, key)
   else
