@@ -44,7 +44,7 @@ def test_schemathesis_finds_no_failure_with_all_checks(
                          WAYMARK_USER_TOKEN_SECRET=TOKEN_SECRET,
                          WAYMARK_RATE_LIMIT_KEY_RPS="0", WAYMARK_LOG_LEVEL="warning") as proc:
         wait_http(f"{url}/health", proc)
-        run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     report = run.stdout[-20000:] + run.stderr[-5000:]
     assert run.returncode == 0, report
     assert "unique failures" not in report, report
