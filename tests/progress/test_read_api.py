@@ -10,6 +10,7 @@ from tests.helpers import CATALOG, auth, event, now_ms
 from tests.integration.test_pipeline import post, put_catalog
 from tests.pipeline import Pipeline
 from tests.progress.support import get
+from waymark.wire import ID_PATTERN
 
 DAY_MS = 86_400_000
 
@@ -180,6 +181,12 @@ async def test_openapi_describes_every_route_from_the_server_types(client: TestC
     schemas = doc["components"]["schemas"]
     assert {"CourseProgressView", "CoursePage", "UserSummaryView", "CourseStats"} <= set(schemas)
     assert schemas["CourseCatalog"]["additionalProperties"] is False
+    params = doc["paths"]["/v1/users/{user_id}/courses"]["get"]["parameters"]
+    assert params[0]["schema"]["pattern"] == ID_PATTERN  # the rule the server checks
+    assert {p["name"]: p["schema"].get("maximum") for p in params}["limit"] == 200
+    # Events are validated one by one (rejected by index in a 202), so items are left open.
+    events = schemas["Batch"]["properties"]["events"]
+    assert "$ref" not in events["items"] and "Event" in schemas
     assert CATALOG["modules"]
 
 
