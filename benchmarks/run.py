@@ -46,10 +46,11 @@ def cpu_s(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / TICKS
 
 
-def peak_rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmHWM") -> float:
+    """A memory figure of ``pid`` from /proc (VmHWM: peak RSS, VmRSS: RSS now), in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
@@ -278,8 +279,8 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
             "merge_ratio": round(total_accepted / max(1, keys_applied), 2),
             "freshness": await freshness(url, args.probes),
             "event_lag": await scrape_lag([metrics_base + i for i in range(args.workers)]),
-            "peak_rss_mb": {"serve": [peak_rss_mb(p.pid) for p in serves],
-                            "workers": [peak_rss_mb(w.pid) for w in stack.workers]},
+            "peak_rss_mb": {"serve": [memory_mb(p.pid) for p in serves],
+                            "workers": [memory_mb(w.pid) for w in stack.workers]},
             "redis_used_memory_peak_mb": round(int(info["used_memory_peak"]) / 2**20, 1),
             "cpu_s": {k: round(after[k] - before[k], 1) for k in after} | {
                 "load": round(load_cpu, 1)},

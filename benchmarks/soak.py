@@ -31,6 +31,7 @@ from benchmarks.run import (
     freshness,
     lag_buckets,
     lag_quantiles,
+    memory_mb,
     pids_named,
     wait_http,
 )
@@ -39,13 +40,7 @@ from waymark.devstack import PostgresServer, RedisServer, free_port
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return 0.0
+    return memory_mb(pid, "VmRSS")
 
 
 async def server_metrics(url: str) -> dict[str, float]:
