@@ -57,16 +57,20 @@ def memory_mb(pid: int, field: str = "VmHWM") -> float:
     return 0.0
 
 
-def pids_named(name: str) -> list[int]:
-    out = []
+def server_pids(redis: RedisServer, pg: PostgresServer) -> dict[str, list[int]]:
+    """The processes of this run's servers: Redis, and PostgreSQL's postmaster with its children
+    (backends come and go, so this is read again at each sample)."""
+    parents: dict[int, int] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if (d / "comm").read_text().strip().startswith(name):
-                    out.append(int(d.name))
-            except OSError:
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-    return out
+    postmaster = pg.pid
+    return {"redis": [redis.pid] if redis.pid else [],
+            "postgres": [postmaster, *(p for p, pp in parents.items() if pp == postmaster)]
+            if postmaster else []}
 
 
 async def wait_http(url: str) -> None:
@@ -221,7 +225,7 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
 
     def groups() -> dict[str, list[int]]:
         return {"serve": [p.pid for p in serves], "workers": [w.pid for w in stack.workers],
-                "redis": pids_named("redis-server"), "postgres": pids_named("postgres")}
+                **server_pids(redis, pg)}
     try:
         await wait_http(url)
         before = {k: sum(cpu_s(p) for p in v) for k, v in groups().items()}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from redis.asyncio import Redis
 
 from benchmarks.run import (
     KEY,
@@ -32,7 +33,7 @@ from benchmarks.run import (
     lag_buckets,
     lag_quantiles,
     memory_mb,
-    pids_named,
+    server_pids,
     wait_http,
 )
 from waymark.db import migrate
@@ -80,6 +81,7 @@ def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
         "lag_p99_s_max": max(s["lag_p99_le_s"] for s in half),
         "rss_growth_mb": {name: round(last["rss_mb"][name] - first["rss_mb"][name], 1)
                           for name in last["rss_mb"]},
+        "redis_used_memory_growth_mb": round(last["redis_used_mb"] - first["redis_used_mb"], 1),
     }
 
 
@@ -102,8 +104,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             stdout=subprocess.PIPE)
         procs = {"serve": stack.serves[0].pid,
                  **{f"worker-{i}": w.pid for i, w in enumerate(stack.workers)},
-                 "redis": pids_named("redis-server")[0]}
+                 "redis": server_pids(redis, pg)["redis"][0]}
         samples: list[dict[str, Any]] = []
+        redis_client = Redis.from_url(redis.url)
         t0 = time.monotonic()
         lag_before = await lag_buckets(stack.worker_ports)
         probes = None
@@ -116,7 +119,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.every)
             m = await server_metrics(stack.url)
             lag_now = await lag_buckets(stack.worker_ports)
-            pg_rss = sum(rss_mb(p) for p in pids_named("postgres"))
+            pg_rss = sum(rss_mb(p) for p in server_pids(redis, pg)["postgres"])
             samples.append({
                 "t_s": round(time.monotonic() - t0, 1),
                 "accepted": m.get("waymark_ingest_events_total", 0.0),
@@ -125,9 +128,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 "lag_p99_le_s": interval_lag(lag_before, lag_now),
                 "rss_mb": {name: rss_mb(pid) for name, pid in procs.items()}
                 | {"postgres (all)": round(pg_rss, 1)},
+                "redis_used_mb": round(
+                    int((await redis_client.info("memory"))["used_memory"]) / 2**20, 1),
             })
             lag_before = lag_now
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+        await redis_client.aclose()
         out, _ = load.communicate()
         report = json.loads(out)
         for i in range(1, len(samples)):

@@ -57,7 +57,22 @@ def _redis_answers_ping(port: int) -> bool:
         return False
 
 
-class RedisServer:
+class _ServerProcess:
+    """A server child process (``_proc`` once started)."""
+
+    _proc: subprocess.Popen[bytes] | None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id (PostgreSQL: the postmaster's) while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+
+class RedisServer(_ServerProcess):
     """A ``redis-server`` child with append-only persistence in ``dir``."""
 
     def __init__(
@@ -82,10 +97,6 @@ class RedisServer:
     @property
     def log_path(self) -> Path:
         return self.dir / "redis.log"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Start (or restart on the same dir and port, replaying the AOF) and wait for PING."""
@@ -199,7 +210,7 @@ def _check_reachable(path: Path, user: pwd.struct_passwd) -> None:
             )
 
 
-class PostgresServer:
+class PostgresServer(_ServerProcess):
     """A ``postgres`` child whose cluster lives in ``dir/data`` (created by initdb once)."""
 
     def __init__(
@@ -231,10 +242,6 @@ class PostgresServer:
     @property
     def log_path(self) -> Path:
         return self.dir / "postgres.log"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Start on the existing cluster (initdb on first use), wait, create the database."""
