@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -333,14 +335,25 @@ def table(r: dict[str, Any]) -> str:
     return "| figure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="waymark-run-"))
+@contextlib.asynccontextmanager
+async def fresh_servers(prefix: str) -> AsyncIterator[tuple[RedisServer, PostgresServer]]:
+    """Redis (AOF everysec) and a migrated PostgreSQL in a temporary directory, removed after."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
     redis, pg = RedisServer(root / "redis", free_port()), PostgresServer(root / "pg", free_port())
     redis.start()
     pg.start()
     try:
         await migrate(pg.url)
+        yield redis, pg
+    finally:
+        pg.stop()
+        redis.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    async with fresh_servers("waymark-run-") as (redis, pg):
         result: dict[str, Any] = {"workload": args.workload, "workers": args.workers,
                                   "ingest_processes": args.ingest}
         result["waymark"] = await waymark_e2e(redis, pg, args)
@@ -361,10 +374,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 / max(1, result["apply_ceiling"]["rows_per_s"]), 2),
         }
         return result
-    finally:
-        pg.stop()
-        redis.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from redis.asyncio import Redis
 from benchmarks.run import (
     KEY,
     WaymarkProcesses,
+    fresh_servers,
     freshness,
     lag_buckets,
     lag_quantiles,
@@ -36,8 +35,7 @@ from benchmarks.run import (
     server_pids,
     wait_http,
 )
-from waymark.db import migrate
-from waymark.devstack import PostgresServer, RedisServer, free_port
+from waymark.devstack import PostgresServer, RedisServer
 
 
 def rss_mb(pid: int) -> float:
@@ -86,14 +84,13 @@ def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="waymark-soak-"))
-    root.chmod(0o755)
-    redis, pg = RedisServer(root / "redis", free_port()), PostgresServer(root / "pg", free_port())
-    redis.start()
-    pg.start()
+    async with fresh_servers("waymark-soak-") as (redis, pg):
+        return await _soak(redis, pg, args)
+
+
+async def _soak(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace) -> dict[str, Any]:
     stack = None
     try:
-        await migrate(pg.url)
         stack = WaymarkProcesses(redis, pg, args.workers, 1)
         await wait_http(stack.url)
         seconds = args.minutes * 60
@@ -147,9 +144,6 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if stack is not None:
             stack.stop()
-        pg.stop()
-        redis.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
