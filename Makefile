@@ -8,7 +8,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 # mypy fails on a folder without Python files, so only the packages that have some are checked.
-TYPED := $(foreach d,waymark ingest workers aggregator client_sdk monitoring,$(if $(wildcard $(d)/*.py),$(d)))
+TYPED := $(foreach d,waymark ingest buffer workers aggregator monitoring devstack client_sdk/waymark_client,$(if $(wildcard $(d)/*.py),$(d)))
 # The first Python >= 3.11 on PATH (only used to create the virtualenv).
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
@@ -38,9 +38,10 @@ $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required to create $(VENV)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstalled when pyproject.toml changes; the package itself is editable.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Reinstalled when a pyproject.toml changes; both packages are editable. The server depends on
+# the client SDK's distribution (the wire schema), so both are named in one pip call.
+$(VENV)/.installed: pyproject.toml client_sdk/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ./client_sdk -e '.[dev]'
 	touch $@
 
 up: install

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import msgspec
 
-from waymark.db import Conn
-from waymark.wire import Id
+from aggregator.db import Conn
+from waymark_client.wire import Id
 
 Weight = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
 Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]

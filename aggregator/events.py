@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from waymark.db import Conn
+from aggregator.db import Conn
 
 EVENTS_STREAM = "waymark:events"
 """The Redis Stream the outbox is relayed to (SPEC §8)."""

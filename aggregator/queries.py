@@ -14,9 +14,9 @@ from typing import Annotated
 import asyncpg
 import msgspec
 
+from aggregator.db import Conn
 from aggregator.read import rollup_fields
-from waymark.db import Conn
-from waymark.wire import Id
+from waymark_client.wire import Id
 
 STATUSES = frozenset({"not_started", "in_progress", "completed"})
 

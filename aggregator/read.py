@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from waymark.db import Conn
+from aggregator.db import Conn
 
 
 class ChapterView(msgspec.Struct, kw_only=True):

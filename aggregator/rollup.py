@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from aggregator.db import Conn
 from aggregator.events import DomainEvent
-from waymark.db import Conn
 
 RECOMPUTE_SQL = """
 WITH pairs AS (

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 
-from waymark.db import Conn
-from waymark.model import ChapterState
+from aggregator.db import Conn
+from buffer.fold import ChapterState
 
 Day = tuple[str, date]
 

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from aggregator import catalog
+from aggregator.db import create_pool, migrate
 from aggregator.recompute import recompute_catalog
-from waymark.db import create_pool, migrate
-from waymark.devstack import PostgresServer, free_port
+from devstack.servers import PostgresServer, free_port
 
 COURSE = "bench-course"
 

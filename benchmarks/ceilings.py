@@ -2,7 +2,7 @@
 
 - merge ceiling: Waymark's own Redis merge step (validation, prepare, the per-shard Lua scripts)
   driven directly with the workload's batches, no HTTP — what ingest could do at best;
-- apply ceiling: Waymark's own PostgreSQL apply step (``workers.apply.apply_batch``) fed
+- apply ceiling: Waymark's own PostgreSQL apply step (``aggregator.apply.apply_batch``) fed
   pre-merged batches of 1000 keys directly, no Redis — what the workers could do at best.
 """
 
@@ -18,12 +18,12 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
+from aggregator.apply import apply_batch
 from benchmarks.workloads import WORKLOADS, batches
+from buffer.fold import PROGRESS
+from buffer.merge_buffer import DrainedBatch, MergeBuffer, keyid
 from ingest.prepare import decode_events, prepare
-from waymark.buffer import DrainedBatch, MergeBuffer, keyid
-from waymark.model import PROGRESS
-from waymark.wire import RawBatch
-from workers.apply import apply_batch
+from waymark_client.wire import RawBatch
 
 _json = msgspec.json.Encoder()
 _pack = msgspec.msgpack.Encoder()

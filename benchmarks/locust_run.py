@@ -29,7 +29,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from waymark.devstack import free_port
+from devstack.servers import free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PERCENTILES = ("50%", "95%", "99%")

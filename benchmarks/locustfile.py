@@ -53,13 +53,13 @@ from locust.event import EventHook
 from locust.runners import MasterRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
-from client_sdk import ProgressClient, WaymarkClientError, mint_user_token
-from client_sdk.base import Options
-from client_sdk.delivery import Answer, Delivery, Outcome
-from client_sdk.options import ClientOptions
-from client_sdk.policy import parse_retry_after
-from client_sdk.transport import USER_AGENT, HttpTransport
-from waymark.wire import Event
+from waymark_client import ProgressClient, WaymarkClientError, mint_user_token
+from waymark_client.base import Options
+from waymark_client.delivery import Answer, Delivery, Outcome
+from waymark_client.options import ClientOptions
+from waymark_client.policy import parse_retry_after
+from waymark_client.transport import USER_AGENT, HttpTransport
+from waymark_client.wire import Event
 
 log = logging.getLogger("waymark.locust")
 

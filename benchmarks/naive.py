@@ -22,7 +22,13 @@ from ingest.auth import KeyRing
 from ingest.body import body_format, decode_as, read_body
 from ingest.errors import error_middleware
 from waymark.settings import Settings
-from waymark.wire import BatchResult, ChapterCompleted, ChapterProgress, RawBatch, to_epoch_ms
+from waymark_client.wire import (
+    BatchResult,
+    ChapterCompleted,
+    ChapterProgress,
+    RawBatch,
+    to_epoch_ms,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS naive_chapter (

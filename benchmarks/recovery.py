@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aggregator.db import migrate
+from devstack.servers import PostgresServer, RedisServer, free_port
 from tests.faults.harness import Stack, compare, send, wait_idle, workload
-from waymark.db import migrate
-from waymark.devstack import PostgresServer, RedisServer, free_port
 
 
 async def _fresh(root: Path, name: str, fsync: str = "everysec") -> tuple[RedisServer,

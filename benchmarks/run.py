@@ -30,10 +30,10 @@ import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
+from aggregator.db import migrate
 from benchmarks.ceilings import apply_ceiling, merge_ceiling
-from waymark.buffer import MergeBuffer
-from waymark.db import migrate
-from waymark.devstack import PostgresServer, RedisServer, free_port
+from buffer.merge_buffer import MergeBuffer
+from devstack.servers import PostgresServer, RedisServer, free_port
 
 KEY = "bench-secret"
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from client_sdk import ProgressClient
+from waymark_client import ProgressClient
 
 ROUND = 100
 

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from client_sdk import ProgressClient
+from aggregator.db import migrate
+from devstack.servers import PostgresServer, RedisServer, free_port
 from tests.faults.harness import Stack
-from waymark.db import migrate
-from waymark.devstack import PostgresServer, RedisServer, free_port
+from waymark_client import ProgressClient
 
 
 def drive(url: str, key: str, n: int, flush_at: int) -> dict[str, float]:

@@ -35,7 +35,7 @@ from benchmarks.run import (
     server_pids,
     wait_http,
 )
-from waymark.devstack import PostgresServer, RedisServer
+from devstack.servers import PostgresServer, RedisServer
 
 
 def rss_mb(pid: int) -> float:

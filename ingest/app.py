@@ -18,6 +18,9 @@ from aiohttp import web
 from arq.connections import RedisSettings, create_pool
 from redis.asyncio import Redis
 
+from aggregator.db import close_pool
+from aggregator.db import create_pool as create_pg_pool
+from buffer.merge_buffer import MergeBuffer
 from ingest import alerts, handlers, ops
 from ingest.auth import KeyRing
 from ingest.context import (
@@ -41,9 +44,6 @@ from ingest.reads import add_routes as add_read_routes
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
 from ingest.tokens import TokenVerifier
-from waymark.buffer import MergeBuffer
-from waymark.db import close_pool
-from waymark.db import create_pool as create_pg_pool
 from waymark.settings import Settings
 
 log = structlog.get_logger()

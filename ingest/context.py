@@ -7,11 +7,11 @@ from aiohttp import web
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from buffer.merge_buffer import MergeBuffer
 from ingest.auth import KeyRing
 from ingest.metrics import IngestMetrics
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure, IngestService
-from waymark.buffer import MergeBuffer
 from waymark.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

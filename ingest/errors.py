@@ -12,7 +12,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from waymark.wire import ErrorBody, ErrorDetail
+from waymark_client.wire import ErrorBody, ErrorDetail
 
 log = structlog.get_logger()
 _encode = msgspec.json.Encoder().encode

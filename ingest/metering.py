@@ -12,7 +12,7 @@ import time
 import msgspec
 
 from ingest.service import IngestService
-from waymark.wire import BatchResult, Timestamp, to_epoch_ms
+from waymark_client.wire import BatchResult, Timestamp, to_epoch_ms
 
 
 class _SentAt(msgspec.Struct):

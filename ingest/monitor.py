@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
+from aggregator.db import close_pool, create_pool
 from ingest import alerts, ops
 from ingest.app import redis_client
 from ingest.auth import KeyRing
 from ingest.context import KEYS, METRICS, POOL, REDIS, SETTINGS
 from ingest.errors import error_middleware
 from ingest.metrics import IngestMetrics
-from waymark.db import close_pool, create_pool
 from waymark.settings import Settings
 
 log = structlog.get_logger()

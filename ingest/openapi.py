@@ -15,7 +15,7 @@ import msgspec
 from aggregator import catalog, queries, read
 from aggregator.events import StreamEvent
 from waymark.settings import MAX_EVENTS_PER_BATCH
-from waymark.wire import BatchResult, ErrorBody, Event, Id, RawBatch
+from waymark_client.wire import BatchResult, ErrorBody, Event, Id, RawBatch
 
 _REF = "#/components/schemas/{name}"
 

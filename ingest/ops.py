@@ -7,9 +7,9 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aggregator.db import pending_migrations
 from ingest.context import METRICS, POOL, REDIS
 from ingest.handlers import json_response
-from waymark.db import pending_migrations
 
 
 async def health(request: web.Request) -> web.Response:

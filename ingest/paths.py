@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from ingest.errors import BadRequest, Handler
-from waymark.wire import ID_PATTERN
+from waymark_client.wire import ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)
 PATH_IDS = ("user_id", "course_id")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from waymark.buffer import QuizRecord, ShardWrite, keyid
-from waymark.model import COMPLETING, PROGRESS, UNCOMPLETE
-from waymark.wire import (
+from buffer.fold import COMPLETING, PROGRESS, UNCOMPLETE
+from buffer.merge_buffer import QuizRecord, ShardWrite, keyid
+from waymark_client.wire import (
     ChapterCompleted,
     ChapterProgress,
     ChapterUncompleted,

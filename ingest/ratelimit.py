@@ -1,6 +1,6 @@
 """Rate limits in Redis (SPEC §4 429): one GCRA bucket per API key and per user of user tokens.
 
-One Lua script (``waymark/lua/ratelimit.lua``) reads and updates a bucket atomically, with
+One Lua script (``ingest/lua/ratelimit.lua``) reads and updates a bucket atomically, with
 Redis's clock. Each bucket is its own key ``rl:{<k|u>.<name>}``, so buckets spread over a
 cluster and a noisy user fills only their own. When Redis does not answer, the limiter fails
 open for a second at a time: ingest writes answer 503 on their own then (the buffer is in the
@@ -32,7 +32,7 @@ class RateLimiter:
         self, redis: Redis, *, key_rps: int, key_burst: int, user_rps: int, user_burst: int
     ) -> None:
         self._script = redis.register_script(
-            resources.files("waymark").joinpath("lua", "ratelimit.lua").read_text()
+            resources.files("ingest").joinpath("lua", "ratelimit.lua").read_text()
         )
         self._limits = {"k": (key_rps, key_burst), "u": (user_rps, user_burst)}
         self._skip_until = 0.0

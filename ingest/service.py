@@ -7,14 +7,14 @@ import time
 import structlog
 from redis.exceptions import RedisError
 
+from buffer.merge_buffer import MergeBuffer
 from ingest.body import decode_as
 from ingest.errors import TooLarge, Unavailable
 from ingest.metrics import IngestMetrics
 from ingest.prepare import decode_events, prepare
 from ingest.rules import CourseRulesCache
-from waymark.buffer import MergeBuffer
 from waymark.settings import Settings
-from waymark.wire import BatchResult, RawBatch, to_epoch_ms
+from waymark_client.wire import BatchResult, RawBatch, to_epoch_ms
 
 log = structlog.get_logger()
 

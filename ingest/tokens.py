@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from ingest.errors import Unauthorized
-from waymark.wire import ID_PATTERN
+from waymark_client.wire import ID_PATTERN
 
 LEEWAY_S = 30
 """Clock difference tolerated between the platform's backend and this server."""

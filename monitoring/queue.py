@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 
 def shard_key(shard: int, name: str) -> str:
-    """The buffer's key ``name`` of ``shard`` (layout of ``waymark.buffer``)."""
+    """The buffer's key ``name`` of ``shard`` (layout of ``buffer.merge_buffer``)."""
     return f"wm:{{wm.{shard}}}:{name}"
 
 

@@ -1,6 +1,6 @@
 """A direct reading of SPEC §5/§6 over a set of distinct events: the model the pipeline must match.
 
-Written independently of ``waymark.model``: it sees every event at once and applies the
+Written independently of ``buffer.fold``: it sees every event at once and applies the
 definitions literally, so any order, duplication or batching in the pipeline must end here.
 """
 

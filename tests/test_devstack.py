@@ -17,10 +17,10 @@ import asyncpg
 import pytest
 import redis
 
+from devstack.embedded import StackPorts, choose_ports, load_or_create_dev_key
+from devstack.servers import PostgresServer, RedisServer, free_port, port_is_free
+from devstack.supervisor import Supervisor
 from tests.servers import truncate_tables
-from waymark.devstack import PostgresServer, RedisServer, free_port, port_is_free
-from waymark.embedded import StackPorts, choose_ports, load_or_create_dev_key
-from waymark.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
 

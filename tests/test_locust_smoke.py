@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 from benchmarks.locust_run import accepted_events, locust_command, read_sdk_totals, read_stats
+from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS, INGEST_KEY
 from tests.helpers import wait_http, waymark_process
-from waymark.devstack import free_port
 
 TOKEN_SECRET = "locust-smoke-user-token-secret-0123456789"
 REQUEST_KINDS = {

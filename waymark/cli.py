@@ -23,11 +23,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
-from waymark.embedded import EmbeddedStack, load_or_create_dev_key
+from devstack.embedded import EmbeddedStack, load_or_create_dev_key
+from devstack.processes import DevstackError
+from devstack.supervisor import Supervisor
 from waymark.logs import configure_logging
-from waymark.processes import DevstackError
 from waymark.settings import ApiKey, Settings, SettingsError, format_api_keys
-from waymark.supervisor import Supervisor
 
 log = structlog.get_logger()
 
@@ -211,7 +211,7 @@ def mask_url(url: str) -> str:
 
 
 def _apply_migrations(dsn: str) -> list[str]:
-    from waymark.db import migrate
+    from aggregator.db import migrate
 
     applied = asyncio.run(migrate(dsn))
     log.info("migrations_applied", versions=applied)

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 import msgspec
 from redis.asyncio import Redis
 
-from waymark.buffer import MergeBuffer
+from buffer.merge_buffer import MergeBuffer
 from waymark.settings import Settings
 
 

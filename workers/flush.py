@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from waymark.buffer import DrainedBatch, MergeBuffer
-from workers.apply import ApplyResult, apply_batch
+from aggregator.apply import ApplyResult, apply_batch
+from buffer.merge_buffer import DrainedBatch, MergeBuffer
 
 log = structlog.get_logger()
 

@@ -26,12 +26,12 @@ from arq.worker import Worker, func
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
+from aggregator import ledger
+from aggregator.db import close_pool, create_pool
 from aggregator.recompute import recompute_catalog
+from buffer.merge_buffer import MergeBuffer
 from monitoring.fleet import WorkerReporter
-from waymark.buffer import MergeBuffer
-from waymark.db import close_pool, create_pool
 from waymark.settings import Settings
-from workers import ledger
 from workers.flush import BatchFlusher, PoisonPending
 from workers.metrics import WorkerMetrics
 from workers.outbox import relay_forever

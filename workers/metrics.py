@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from aggregator.apply import ApplyResult
 from monitoring.fleet import LAG_BUCKETS
-from workers.apply import ApplyResult
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.servers import PostgresServer, RedisServer
 from tests.faults.harness import Stack
-from waymark.devstack import PostgresServer, RedisServer
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
+from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS
 from tests.reference import chapter_state
-from waymark.devstack import free_port
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 

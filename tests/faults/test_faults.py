@@ -9,8 +9,8 @@ import time
 import aiohttp
 from redis.asyncio import Redis
 
+from devstack.servers import PostgresServer, RedisServer
 from tests.faults.harness import AUTH, Stack, compare, send, wait_idle, workload
-from waymark.devstack import PostgresServer, RedisServer
 
 
 async def test_a_worker_killed_between_commit_and_ack_never_counts_twice(stack: Stack) -> None:

@@ -23,12 +23,12 @@ from hypothesis.stateful import (
 )
 from redis.asyncio import Redis
 
+from aggregator.apply import apply_batch
+from buffer.merge_buffer import MergeBuffer
 from ingest.prepare import decode_events, prepare
 from tests.reference import chapter_state
 from tests.servers import truncate_tables
-from waymark.buffer import MergeBuffer
-from waymark.wire import RawBatch
-from workers.apply import apply_batch
+from waymark_client.wire import RawBatch
 from workers.flush import BatchFlusher
 
 NOW = 1_790_000_000_000  # fixed "now" so prepared events never age out of range

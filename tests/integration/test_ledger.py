@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from workers import ledger
+from aggregator import ledger
 
 
 async def claim(dsn: str, part: str) -> bool:

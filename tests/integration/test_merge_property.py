@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from buffer.fold import TAIL_LIMIT
 from tests.helpers import CATALOG, auth, now_ms
 from tests.pipeline import Pipeline
 from tests.reference import chapter_state, course_percent
 from tests.servers import truncate_tables
-from waymark.model import TAIL_LIMIT
 
 USERS = ["u-1", "u-2"]
 CHAPTERS = ["ch-1", "ch-2", "ch-3", "ch-x"]

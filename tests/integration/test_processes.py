@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS
 from tests.helpers import event
-from waymark.devstack import free_port
 
 
 def request(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:

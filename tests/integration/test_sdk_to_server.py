@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from client_sdk import AsyncProgressClient
 from tests.conftest import INGEST_KEY
 from tests.integration.test_pipeline import chapter, progress, put_catalog
 from tests.pipeline import Pipeline
+from waymark_client import AsyncProgressClient
 
 
 async def test_sdk_events_become_course_progress_exactly_once(

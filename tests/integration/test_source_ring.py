@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from waymark.buffer import SOURCE_RING, MergeBuffer, ShardWrite
+from buffer.merge_buffer import SOURCE_RING, MergeBuffer, ShardWrite
 
 
 def definition(seqs: list[int]) -> list[bool]:

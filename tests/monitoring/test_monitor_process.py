@@ -8,10 +8,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from devstack.servers import free_port
 from tests.conftest import API_KEYS, READ_KEY
 from tests.helpers import waymark_process
 from tests.monitoring.conftest import sample
-from waymark.devstack import free_port
 
 
 def test_the_monitor_process_samples_the_queue_and_answers_alerts(

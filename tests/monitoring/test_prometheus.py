@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
+from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS
 from tests.helpers import event
 from tests.monitoring.conftest import RULES
-from waymark.devstack import free_port
 
 pytestmark = pytest.mark.slow
 THRESHOLD_S = 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from aggregator.summary import chapter_activity
-from waymark.model import COMPLETING, PROGRESS, Base, ChapterState
+from buffer.fold import COMPLETING, PROGRESS, Base, ChapterState
 
 DAY = 86_400_000
 T = 1_795_000_000_000 - 1_795_000_000_000 % DAY  # a UTC midnight

@@ -10,7 +10,7 @@ from tests.helpers import CATALOG, auth, event, now_ms
 from tests.integration.test_pipeline import post, put_catalog
 from tests.pipeline import Pipeline
 from tests.progress.support import get
-from waymark.wire import ID_PATTERN
+from waymark_client.wire import ID_PATTERN
 
 DAY_MS = 86_400_000
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from client_sdk import AsyncProgressClient, BatchRefused, ClientClosed, WaymarkClientError
-from waymark.wire import Event
+from waymark_client import AsyncProgressClient, BatchRefused, ClientClosed, WaymarkClientError
+from waymark_client.wire import Event
 
 from .stub import Fault, StubServer
 from .test_processes import finish, python
@@ -100,7 +100,7 @@ def test_events_left_when_the_loop_ends_are_sent_at_exit(stub: StubServer) -> No
     out = finish(
         python(f"""
         import asyncio
-        from client_sdk import AsyncProgressClient
+        from waymark_client import AsyncProgressClient
         client = AsyncProgressClient("k", base_url="{stub.url}", flush_interval=60)
         async def main():
             for n in range(3):

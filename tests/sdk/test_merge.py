@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client_sdk import events
-from client_sdk.merge import merge_progress
-from client_sdk.options import ClientOptions
-from client_sdk.pipeline import Pipeline
-from waymark.wire import ChapterProgress, Event, to_epoch_ms
+from waymark_client import events
+from waymark_client.merge import merge_progress
+from waymark_client.options import ClientOptions
+from waymark_client.pipeline import Pipeline
+from waymark_client.wire import ChapterProgress, Event, to_epoch_ms
 
 T0 = 1_800_000_000_000
 WINDOW = 10**9

@@ -29,9 +29,10 @@ def test_the_wheel_installs_alone_and_sends_events(tmp_path: Path, stub: StubSer
         "-w", wheels, ROOT / "client_sdk")  # fmt: skip
     [wheel] = wheels.glob("waymark_client-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"client_sdk/client.py", "waymark/wire.py", "waymark/__init__.py"} <= names
-    assert not {n for n in names if n.startswith(("ingest/", "workers/", "aggregator/"))}
-    assert "waymark/settings.py" not in names
+    assert {"waymark_client/client.py", "waymark_client/wire.py", "waymark_client/py.typed"} \
+        <= names
+    servers = ("waymark/", "ingest/", "workers/", "aggregator/", "buffer/", "monitoring/")
+    assert not {n for n in names if n.startswith(servers)}
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
@@ -41,9 +42,10 @@ def test_the_wheel_installs_alone_and_sends_events(tmp_path: Path, stub: StubSer
         py,
         "-c",
         f"""
-import importlib.util, client_sdk
-from client_sdk import ProgressClient
+import importlib.util, waymark_client
+from waymark_client import ProgressClient
 assert importlib.util.find_spec("ingest") is None
+assert importlib.util.find_spec("waymark") is None
 assert importlib.util.find_spec("aiohttp") is None
 c = ProgressClient("k", base_url="{stub.url}")
 print(c.viewed("u", "c"))

@@ -8,12 +8,12 @@ import uuid
 import msgspec
 import pytest
 
-from client_sdk import EventTooLarge, InvalidEvent, codec, events
-from client_sdk.delivery import Answer, Delivered, Delivery, Failed, Retry
-from client_sdk.errors import BatchRefused, DeliveryFailed, EventsRejected
-from client_sdk.options import ClientOptions
-from client_sdk.pipeline import Pipeline
-from waymark.wire import Event
+from waymark_client import EventTooLarge, InvalidEvent, codec, events
+from waymark_client.delivery import Answer, Delivered, Delivery, Failed, Retry
+from waymark_client.errors import BatchRefused, DeliveryFailed, EventsRejected
+from waymark_client.options import ClientOptions
+from waymark_client.pipeline import Pipeline
+from waymark_client.wire import Event
 
 
 class Clock:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client_sdk.policy import (
+from waymark_client.policy import (
     Verdict,
     classify,
     flush_due,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk import ProgressClient
+from waymark_client import ProgressClient
 
 from .stub import StubServer
 
@@ -41,7 +41,7 @@ def test_a_process_killed_with_a_spool_sends_its_events_on_the_next_start(
     spool = tmp_path / "events.spool"
     proc = python(f"""
         import sys, time
-        from client_sdk import ProgressClient
+        from waymark_client import ProgressClient
         client = ProgressClient("k", base_url="{dead_url}", spool_path="{spool}")
         for n in range(5):
             print(client.viewed(f"u{{n}}", "c"))
@@ -75,7 +75,7 @@ def test_a_process_killed_with_a_spool_sends_its_events_on_the_next_start(
 def test_events_queued_at_interpreter_exit_are_delivered(stub: StubServer) -> None:
     out = finish(
         python(f"""
-        from client_sdk import ProgressClient
+        from waymark_client import ProgressClient
         client = ProgressClient("k", base_url="{stub.url}", flush_interval=60)
         for n in range(3):
             print(client.viewed(f"u{{n}}", "c"))
@@ -92,7 +92,7 @@ def test_a_child_after_fork_sends_its_own_events_and_not_the_parents(
     out = finish(
         python(f"""
         import os, sys
-        from client_sdk import ProgressClient
+        from waymark_client import ProgressClient
         client = ProgressClient("k", base_url="{stub.url}", flush_interval=60, spool_path={spool})
         parent = [client.viewed(f"p{{n}}", "c") for n in range(3)]
         pid = os.fork()

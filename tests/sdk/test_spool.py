@@ -8,9 +8,9 @@ from typing import get_type_hints
 
 import pytest
 
-from client_sdk import ClientOptions, ProgressClient
-from client_sdk.base import Options
-from client_sdk.spool import Spool
+from waymark_client import ClientOptions, ProgressClient
+from waymark_client.base import Options
+from waymark_client.spool import Spool
 
 from .stub import Fault, StubServer
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from client_sdk import (
+from waymark_client import (
     BatchRefused,
     ClientClosed,
     EventsRejected,
@@ -18,7 +18,7 @@ from client_sdk import (
     WaymarkClientError,
     events,
 )
-from waymark.wire import Event
+from waymark_client.wire import Event
 
 from .stub import Fault, StubServer
 

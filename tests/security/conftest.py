@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from client_sdk.tokens import mint_user_token
 from ingest.app import SERVER_OPTIONS, create_app
 from waymark.settings import Settings
+from waymark_client.tokens import mint_user_token
 
 TOKEN_SECRET = "test-user-token-secret-0123456789abcdef"
 OLD_TOKEN_SECRET = "test-old-user-token-secret-0123456789"

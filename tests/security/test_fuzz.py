@@ -15,10 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS
 from tests.helpers import wait_http, waymark_process
 from tests.security.conftest import TOKEN_SECRET
-from waymark.devstack import free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -7,12 +7,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from client_sdk.tokens import mint_user_token
+from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS, INGEST_KEY, READ_KEY
 from tests.helpers import event, wait_http, waymark_process
 from tests.security.conftest import OLD_TOKEN_SECRET, TOKEN_SECRET
 from tests.security.test_tokens import b64, forge
-from waymark.devstack import free_port
+from waymark_client.tokens import mint_user_token
 
 
 def call(url: str, secret: str, body: bytes | None = None) -> int:

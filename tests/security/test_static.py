@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ["waymark", "ingest", "workers", "aggregator", "monitoring", "client_sdk"]
+PRODUCT = ["waymark", "ingest", "buffer", "workers", "aggregator", "monitoring", "devstack",
+           "client_sdk/waymark_client"]
 
 
 def test_no_product_code_builds_sql_from_strings() -> None:

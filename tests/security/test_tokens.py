@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from client_sdk.tokens import mint_user_token
 from ingest.errors import Unauthorized
 from ingest.tokens import LEEWAY_S, TokenVerifier, looks_like_jwt
 from waymark.settings import Settings, SettingsError
+from waymark_client.tokens import mint_user_token
 
 SECRET = "s" * 32
 NOW = 1_800_000_000.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from waymark.model import (
+from buffer.fold import (
     COMPLETING,
     PROGRESS,
     TAIL_LIMIT,

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from waymark.model import TAIL_LIMIT, ChapterState, TailEvent
+from buffer.fold import TAIL_LIMIT, ChapterState, TailEvent
 
 SOURCE_RING = 1024
 """How many recent seqs per source are remembered individually (128 bytes of bitmap)."""
@@ -60,7 +60,7 @@ return 1
 
 
 def _load(name: str) -> str:
-    return resources.files("waymark").joinpath("lua", name).read_text()
+    return resources.files("buffer").joinpath("lua", name).read_text()
 
 
 def keyid(user_id: str, course_id: str, chapter_id: str = "") -> str:

@@ -1,4 +1,4 @@
-"""Encoding of events and batches, decoding of answers — all through ``waymark.wire``.
+"""Encoding of events and batches, decoding of answers — all through ``waymark_client.wire``.
 
 Encoders and decoders are built once per process (msgspec's advice); they hold no state that a
 ``fork()`` could corrupt.
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from waymark.wire import Batch, BatchResult, ErrorBody, ErrorDetail, Event
+from waymark_client.wire import Batch, BatchResult, ErrorBody, ErrorDetail, Event
 
 from .errors import EventTooLarge, InvalidEvent
 from .options import SERVER_MAX_EVENT_BYTES, WireFormat

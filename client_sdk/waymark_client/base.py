@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from typing import Generic, Literal, TypedDict, TypeVar, Unpack
 
-from waymark.wire import Event, QuizResponse
+from waymark_client.wire import Event, QuizResponse
 
 from . import events
 from .events import Ts

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from waymark.wire import Event
+from waymark_client.wire import Event
 
 from .errors import WaymarkClientError
 

@@ -3,7 +3,7 @@
 Order inside the transaction (also the lock order, keys sorted, so concurrent batches never
 deadlock): ledger row for the batch id (a re-delivered batch stops here), course rows (created
 if missing, locked, course-level state merged), chapter rows (created if missing, locked, merged
-in Python with ``waymark.model``, trimmed by the course's reset), quiz attempts (by attempt_id),
+in Python with ``buffer.fold``, trimmed by the course's reset), quiz attempts (by attempt_id),
 then the aggregates of the affected rows only: course rollups per (user, course), quiz summaries
 per (user, course, quiz), daily activity per (user, day), user summaries per user; last, the
 domain events of every change into the outbox — all in the same transaction.
@@ -18,12 +18,11 @@ from typing import Any
 
 import msgspec
 
-from aggregator import summary
+from aggregator import ledger, summary
+from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
-from waymark.buffer import DrainedBatch, QuizRecord, chapter_entry, split_keyid
-from waymark.db import Conn
-from waymark.model import (
+from buffer.fold import (
     NONE_TS,
     ChapterState,
     ChapterSummary,
@@ -33,7 +32,7 @@ from waymark.model import (
     summarize_chapter,
     trim_chapter,
 )
-from workers import ledger
+from buffer.merge_buffer import DrainedBatch, QuizRecord, chapter_entry, split_keyid
 
 Pair = tuple[str, str]
 ChapterKey = tuple[str, str, str]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from waymark.wire import Rejection
+from waymark_client.wire import Rejection
 
 
 class WaymarkClientError(Exception):

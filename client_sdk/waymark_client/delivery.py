@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from waymark.wire import BatchResult, Event
+from waymark_client.wire import BatchResult, Event
 
 from . import codec, policy
 from .errors import BatchRefused, DeliveryFailed, EventsRejected, WaymarkClientError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from waymark.wire import ChapterProgress, CourseReset, Event, to_epoch_ms
+from waymark_client.wire import ChapterProgress, CourseReset, Event, to_epoch_ms
 
 MAX_TIME_SPENT_S = 3600.0
 

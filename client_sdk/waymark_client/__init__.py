@@ -1,12 +1,12 @@
 """Waymark client SDK: send learning-progress events to ``POST /v1/events`` reliably.
 
 ``ProgressClient`` (threads) and ``AsyncProgressClient`` (asyncio) share one core: queue,
-client-side merge, batching, retries, spool. The wire types come from ``waymark.wire``.
+client-side merge, batching, retries, spool. The wire types come from ``waymark_client.wire``.
 """
 
 from typing import TYPE_CHECKING
 
-from waymark.wire import (
+from waymark_client.wire import (
     ChapterCompleted,
     ChapterProgress,
     ChapterUncompleted,

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Unpack
 
-from waymark.wire import Event
+from waymark_client.wire import Event
 
 from . import blocking, codec, lifecycle
 from .base import ClientBase, Options

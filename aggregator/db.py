@@ -1,7 +1,7 @@
 """PostgreSQL access: the pool factory and the migration runner.
 
-Migrations are numbered ``.sql`` files in ``waymark/migrations``; each is applied once, in its own
-transaction, under an advisory lock so that concurrent starters never race.
+Migrations are numbered ``.sql`` files in ``aggregator/migrations``; each is applied once, in its
+own transaction, under an advisory lock so that concurrent starters never race.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every migration shipped, in order."""
     out = []
-    for entry in resources.files("waymark").joinpath("migrations").iterdir():
+    for entry in resources.files("aggregator").joinpath("migrations").iterdir():
         m = _NAME.match(entry.name)
         if m:
             out.append((int(m.group(1)), entry.name, entry.read_text()))

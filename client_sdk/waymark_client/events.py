@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from waymark.wire import (
+from waymark_client.wire import (
     ChapterCompleted,
     ChapterProgress,
     ChapterUncompleted,

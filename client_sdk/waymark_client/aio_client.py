@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Unpack
 
-from waymark.wire import Event
+from waymark_client.wire import Event
 
 from . import blocking, codec, lifecycle
 from .aio_transport import NETWORK_ERRORS, AioTransport

@@ -20,7 +20,7 @@ from typing import Literal
 
 import structlog
 
-from waymark.processes import (
+from devstack.processes import (
     STOP_TIMEOUT_S,
     DevstackError,
     free_port,

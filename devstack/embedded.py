@@ -22,7 +22,7 @@ from pathlib import Path
 
 import structlog
 
-from waymark.devstack import DevstackError, PostgresServer, RedisServer, free_port, port_is_free
+from devstack.servers import DevstackError, PostgresServer, RedisServer, free_port, port_is_free
 from waymark.settings import SCOPES, ApiKey, Settings
 
 log = structlog.get_logger()

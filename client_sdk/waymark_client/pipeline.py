@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 import msgspec
 
-from waymark.wire import ChapterProgress, Event, to_epoch_ms
+from waymark_client.wire import ChapterProgress, Event, to_epoch_ms
 
 from . import codec
 from .delivery import Delivered, Delivery, Outcome

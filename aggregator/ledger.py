@@ -8,7 +8,7 @@ lock on the root batch id, so two workers holding the same batch (an expired lea
 
 from __future__ import annotations
 
-from waymark.db import Conn
+from aggregator.db import Conn
 
 RETENTION_S = 7 * 86400
 """Far longer than any lease: a batch can only come back while Redis still holds it."""

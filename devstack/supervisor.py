@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from waymark.processes import spawn
+from devstack.processes import spawn
 
 log = structlog.get_logger()
 
