@@ -12,15 +12,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-import msgspec
 import structlog
 from aiohttp import web
-from arq.connections import RedisSettings, create_pool
-from redis.asyncio import Redis
 
-from aggregator.db import close_pool
-from aggregator.db import create_pool as create_pg_pool
-from buffer.merge_buffer import MergeBuffer
 from ingest import alerts, handlers, ops
 from ingest.auth import KeyRing
 from ingest.context import (
@@ -44,6 +38,7 @@ from ingest.reads import add_routes as add_read_routes
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
 from ingest.tokens import TokenVerifier
+from waymark.bootstrap import job_queue, open_backends
 from waymark.settings import Settings
 
 log = structlog.get_logger()
@@ -52,53 +47,24 @@ SERVER_OPTIONS: dict[str, bool] = {"auto_decompress": False}
 """Request-handler options: bodies are inflated by ``ingest.body`` within the size limit."""
 
 
-def redis_client(settings: Settings) -> Redis:
-    """A client that fails fast: an unreachable Redis is a 503 within about a second."""
-    assert settings.redis_url is not None
-    client: Redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=1.0,
-        socket_connect_timeout=1.0,
-        health_check_interval=10,
-        max_connections=256,
-    )
-    return client
-
-
-def make_buffer(redis: Redis, settings: Settings) -> MergeBuffer:
-    return MergeBuffer(
-        redis,
-        shards=settings.shards,
-        merge_window_ms=settings.merge_window_ms,
-        dedup_window_s=settings.dedup_window_s,
-        lease_s=settings.lease_s,
-    )
-
-
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    assert settings.redis_url is not None and settings.database_url is not None
-    app[REDIS] = redis = redis_client(settings)
-    app[POOL] = pool = await create_pg_pool(settings.database_url)
-    app[QUEUE] = queue = await create_pool(
-        RedisSettings.from_dsn(settings.redis_url),
-        job_serializer=msgspec.msgpack.encode,  # as the workers decode jobs: never pickle
-        job_deserializer=msgspec.msgpack.decode,
-    )
-    app[BUFFER] = buffer = make_buffer(redis, settings)
-    app[RULES] = rules = CourseRulesCache(pool, settings.catalog_cache_s)
-    app[PRESSURE] = pressure = Backpressure(settings.high_water_keys)
-    app[SERVICE] = MeteredIngestService(settings, buffer, rules, app[METRICS], pressure)
-    sampler = asyncio.create_task(_sample_pressure(app))
-    try:
-        yield
-    finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
-        await queue.aclose()
-        await close_pool(pool)
-        await redis.aclose()
+    async with open_backends(settings) as backends:
+        app[REDIS], app[POOL], app[BUFFER] = backends.redis, backends.pool, backends.buffer
+        app[QUEUE] = queue = await job_queue(settings)
+        app[RULES] = rules = CourseRulesCache(backends.pool, settings.catalog_cache_s)
+        app[PRESSURE] = pressure = Backpressure(settings.high_water_keys)
+        app[SERVICE] = MeteredIngestService(
+            settings, backends.buffer, rules, app[METRICS], pressure
+        )
+        sampler = asyncio.create_task(_sample_pressure(app))
+        try:
+            yield
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+            await queue.aclose()
 
 
 async def _sample_pressure(app: web.Application) -> None:

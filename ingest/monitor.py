@@ -14,28 +14,21 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from aggregator.db import close_pool, create_pool
 from ingest import alerts, ops
-from ingest.app import redis_client
 from ingest.auth import KeyRing
 from ingest.context import KEYS, METRICS, POOL, REDIS, SETTINGS
 from ingest.errors import error_middleware
 from ingest.metrics import IngestMetrics
+from waymark.bootstrap import open_backends
 from waymark.settings import Settings
 
 log = structlog.get_logger()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    assert settings.database_url is not None
-    app[REDIS] = redis = redis_client(settings)
-    app[POOL] = pool = await create_pool(settings.database_url, max_size=2)
-    try:
+    async with open_backends(app[SETTINGS], pool_size=2) as backends:
+        app[REDIS], app[POOL] = backends.redis, backends.pool
         yield
-    finally:
-        await close_pool(pool)
-        await redis.aclose()
 
 
 def create_monitor_app(settings: Settings) -> web.Application:
