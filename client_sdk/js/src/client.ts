@@ -31,8 +31,12 @@ export interface ClientOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   retryAfterMaxMs?: number;
-  /** `localStorage` key prefix of the persisted queue; `null` keeps the queue in memory only. */
-  storageKey?: string | null;
+  /** Key prefix of the persisted queue. Default `"waymark"`. */
+  storageKey?: string;
+  /** Where the queue is persisted; `null` keeps it in memory only. Default `localStorage`. */
+  storage?: Storage | null;
+  /** Tab ownership of persisted queues. Default `navigator.locks`. */
+  locks?: Locks;
   onError?: (error: WaymarkError, events: WaymarkEvent[]) => void;
   fetch?: typeof fetch;
 }
@@ -76,6 +80,14 @@ function subjectOf(token: string): string | undefined {
   }
 }
 
+function defaultStorage(): Storage | null {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null; // storage disabled for this site: reading the property throws
+  }
+}
+
 function randomSource(): string {
   return newEventId().replace(/-/g, "");
 }
@@ -84,7 +96,7 @@ export class WaymarkClient {
   readonly userId: string;
   /** Resolves once the persisted queue is claimed and restored. */
   readonly ready: Promise<void>;
-  private readonly opts: Required<Omit<ClientOptions, "refreshToken" | "userId" | "onError" | "storageKey">> &
+  private readonly opts: Required<Omit<ClientOptions, "refreshToken" | "userId" | "onError" | "storageKey" | "storage" | "locks">> &
     Pick<ClientOptions, "refreshToken" | "onError">;
   private readonly queue: Queue;
   private readonly hooks = new Set<() => void>();
@@ -112,7 +124,9 @@ export class WaymarkClient {
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     };
     this.queue = new Queue(this.opts.maxQueueSize, this.opts.mergeWindowMs);
-    this.ready = this.claim(options.storageKey === undefined ? "waymark" : options.storageKey);
+    const storage = options.storage === undefined ? defaultStorage() : options.storage;
+    const locks = options.locks ?? (globalThis.navigator?.locks as Locks | undefined);
+    this.ready = this.claim(options.storageKey ?? "waymark", storage ?? null, locks);
     if (typeof window !== "undefined") {
       window.addEventListener("pagehide", this.sendAll);
       window.addEventListener("online", this.wake);
@@ -120,13 +134,11 @@ export class WaymarkClient {
     }
   }
 
-  private async claim(prefix: string | null): Promise<void> {
-    const locks = typeof navigator !== "undefined" ? (navigator.locks as Locks | undefined) : undefined;
+  private async claim(prefix: string, storage: Storage | null, locks: Locks | undefined): Promise<void> {
     let claimed = null;
     try {
-      if (prefix !== null && locks && typeof localStorage !== "undefined") {
-        claimed = await claimSlot(localStorage, locks, prefix, randomSource);
-      }
+      // Without Web Locks two tabs could share a slot's seq counter: the queue stays in memory.
+      if (storage && locks) claimed = await claimSlot(storage, locks, prefix, randomSource);
     } catch {
       this.queue.stats.storageErrors += 1;
     }
@@ -227,7 +239,8 @@ export class WaymarkClient {
   private schedule(): void {
     clearTimeout(this.timer);
     if (this.closed || this.loop || this.authBlocked || !this.queue.attached) return;
-    const due = this.queue.dueIn(this.opts.flushAt, this.opts.flushIntervalMs);
+    // A batch that failed was due already: it goes again as soon as its back-off allows.
+    const due = this.queue.dueIn(this.opts.flushAt, this.attempt > 0 ? 0 : this.opts.flushIntervalMs);
     if (due === null) return;
     const wait = Math.max(due, this.pausedUntil - Date.now());
     this.timer = setTimeout(() => void this.sendNext(), wait);
