@@ -187,3 +187,14 @@ async def learner_pairs(
         limit,
     )
     return [r["user_id"] for r in rows]
+
+
+async def progress_rules(conn: Conn, course_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """``(completion_threshold, passing_score)`` of each course in ``course_ids`` that has a
+    catalog; a course without one is absent."""
+    rows = await conn.fetch(
+        "SELECT course_id, completion_threshold, passing_score FROM courses"
+        " WHERE course_id = ANY($1::text[])",
+        course_ids,
+    )
+    return {r["course_id"]: (r["completion_threshold"], r["passing_score"]) for r in rows}

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import asyncpg
 import structlog
 
+from aggregator import catalog
 from ingest.errors import Unavailable
 from ingest.prepare import DEFAULT_RULES, CourseRules
 
@@ -40,19 +41,12 @@ class CourseRulesCache:
                 missing.append(cid)
         if missing:
             try:
-                rows = await asyncio.wait_for(self._pool.fetch(
-                    "SELECT course_id, completion_threshold, passing_score FROM courses"
-                    " WHERE course_id = ANY($1::text[])",
-                    missing,
-                ), LOOKUP_TIMEOUT_S)
+                async with asyncio.timeout(LOOKUP_TIMEOUT_S), self._pool.acquire() as conn:
+                    found = await catalog.progress_rules(conn, missing)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
                 return self._stale(out, missing, e)
-            found = {
-                r["course_id"]: CourseRules(r["completion_threshold"], r["passing_score"])
-                for r in rows
-            }
             for cid in missing:
-                rules = found.get(cid, DEFAULT_RULES)
+                rules = CourseRules(*found[cid]) if cid in found else DEFAULT_RULES
                 self._entries[cid] = (now + self._ttl, rules)
                 out[cid] = rules
         return out
