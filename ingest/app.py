@@ -29,6 +29,7 @@ from ingest.context import (
     SERVICE,
     SETTINGS,
 )
+from ingest.cors import cors_middleware
 from ingest.errors import Handler, error_middleware
 from ingest.guard import guard, rate_limiter
 from ingest.metering import MeteredIngestService
@@ -95,7 +96,9 @@ async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamRe
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[ingest_metrics, error_middleware, guard, path_ids],
+        # CORS first: its headers must be on every answer, errors included.
+        middlewares=[cors_middleware(settings.cors_origins), ingest_metrics, error_middleware,
+                     guard, path_ids],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -57,6 +57,8 @@ class Settings:
     scheduler_interval_ms: int = 100
     user_token_secrets: tuple[str, ...] = field(default=(), repr=False)
     user_token_audience: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    """Exact origins whose pages may call /v1 from a browser (``ingest.cors``)."""
     rate_limit_key_rps: int = 5000
     rate_limit_key_burst: int = 10000
     rate_limit_user_rps: int = 10
@@ -220,6 +222,8 @@ def _security_values(e: Mapping[str, str]) -> dict[str, object]:
         values["user_token_secrets"] = parse_token_secrets(e["WAYMARK_USER_TOKEN_SECRET"])
     if e.get("WAYMARK_USER_TOKEN_AUDIENCE"):
         values["user_token_audience"] = e["WAYMARK_USER_TOKEN_AUDIENCE"]
+    if e.get("WAYMARK_CORS_ORIGINS"):
+        values["cors_origins"] = tuple(o.strip() for o in e["WAYMARK_CORS_ORIGINS"].split(","))
     for attr, var in RATE_LIMITS.items():
         if var in e:
             values[attr] = _positive_int(var, e[var], allow_zero=attr.endswith("_rps"))

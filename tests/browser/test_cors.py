@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ingest.cors import ALLOW_HEADERS, cors_middleware, parse_origins
 from ingest.errors import TooManyRequests, error_middleware
+from waymark.settings import Settings
 
 Api = TestClient[web.Request, web.Application]
 PLATFORM = "https://learn.example.com"
@@ -106,3 +107,9 @@ def test_only_exact_origins_are_accepted_as_configuration(bad: str) -> None:
 def test_origins_are_trimmed_and_compared_without_case() -> None:
     assert parse_origins([" https://Learn.Example.com ", "", "http://[::1]:8080"]) == {
         "https://learn.example.com", "http://[::1]:8080"}
+
+
+def test_the_setting_lists_the_origins_and_defaults_to_none() -> None:
+    env = {"WAYMARK_CORS_ORIGINS": "https://learn.example.com, http://127.0.0.1:5173"}
+    assert Settings.from_env(env).cors_origins == (PLATFORM, "http://127.0.0.1:5173")
+    assert Settings.from_env({}).cors_origins == ()
