@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from ingest import alerts, handlers, ops
 from ingest.auth import KeyRing
 from ingest.context import (
     BUFFER,
@@ -35,10 +34,15 @@ from ingest.guard import guard, rate_limiter
 from ingest.metering import MeteredIngestService
 from ingest.metrics import IngestMetrics
 from ingest.paths import path_ids
-from ingest.reads import add_routes as add_read_routes
+from ingest.reads import stream_resources
+from ingest.request_log import request_log, send_request_id
+from ingest.routes import ROUTES
+from ingest.routing import add_routes
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
 from ingest.tokens import TokenVerifier
+from monitoring.alert_loop import MONITOR, AlertMonitor, running
+from monitoring.exposition import REGISTRY
 from waymark.bootstrap import job_queue, open_backends
 from waymark.settings import Settings
 
@@ -80,6 +84,15 @@ async def _sample_pressure(app: web.Application) -> None:
         await asyncio.sleep(PRESSURE_SAMPLE_S)
 
 
+async def _alert_loop(app: web.Application) -> AsyncIterator[None]:
+    """Monitoring's alert loop, over this server's clients (after ``_resources``)."""
+    m = app[METRICS]
+    monitor = AlertMonitor(app[SETTINGS], app[REDIS], app[POOL], m.monitor, m.event_answers)
+    app[MONITOR] = monitor
+    async with running(monitor):
+        yield
+
+
 @web.middleware
 async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path != "/v1/events":
@@ -97,28 +110,21 @@ async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamRe
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         # CORS first: its headers must be on every answer, errors included.
-        middlewares=[cors_middleware(settings.cors_origins), ingest_metrics, error_middleware,
-                     guard, path_ids],
+        middlewares=[cors_middleware(settings.cors_origins), request_log, ingest_metrics,
+                     error_middleware, guard, path_ids],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     tokens = TokenVerifier(settings.user_token_secrets, audience=settings.user_token_audience)
     app[KEYS] = KeyRing(settings.api_keys, tokens)
-    app[METRICS] = IngestMetrics.create()
+    app[METRICS] = metrics = IngestMetrics.create()
+    app[REGISTRY] = metrics.registry
     app.cleanup_ctx.append(_resources)
-    app.cleanup_ctx.append(alerts.monitor_ctx)
+    app.cleanup_ctx.append(_alert_loop)
     app.cleanup_ctx.append(rate_limiter)
-    app.router.add_post("/v1/events", handlers.post_events)
-    app.router.add_get(
-        "/v1/users/{user_id}/courses/{course_id}", handlers.get_course_progress
-    )
-    app.router.add_put("/v1/courses/{course_id}", handlers.put_course)
-    app.router.add_get("/v1/courses/{course_id}", handlers.get_course)
-    add_read_routes(app)
-    app.router.add_get("/health", ops.health)
-    app.router.add_get("/ready", ops.ready)
-    app.router.add_get("/metrics", ops.metrics)
-    app.router.add_get("/v1/alerts", alerts.get_alerts)
+    app.cleanup_ctx.append(stream_resources)
+    app.on_response_prepare.append(send_request_id)
+    add_routes(app, ROUTES)
     return app
 
 

@@ -1,8 +1,9 @@
 """The door of every ``/v1`` request: who is asking (``ingest.auth``), and whether they are over
 their rate limit (``ingest.ratelimit``), before any body is read.
 
-Routes check their scope themselves (``KeyRing.require``); the principal resolved here is kept
-on the request. What is logged is the principal's name and the refusal code, never a secret.
+Each route's scope is checked where the route is registered (``ingest.routing``); the principal
+resolved here is kept on the request. What is logged is the principal's name and the refusal
+code, never a secret.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the HTTP server, in a registry owned by the app (no globals)."""
+"""Prometheus metrics of the HTTP server, in a registry owned by the app (no globals).
+
+The registry also holds monitoring's gauges (``monitor``), which the alert loop keeps fresh, so
+one scrape of ``/metrics`` shows both.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from monitoring.queue import QueueGauges
+from monitoring.gauges import MonitorGauges
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BYTES_BUCKETS = tuple(float(2**n) for n in range(8, 21, 2))
@@ -23,19 +27,15 @@ class IngestMetrics:
     request_seconds: Histogram
     batch_events: Histogram
     pending_keys: Gauge
-    queue: QueueGauges
+    monitor: MonitorGauges
     rejected: Counter
     payload_bytes: Histogram
     clock_skew: Histogram
-    outbox_backlog: Gauge
-    recompute_backlog: Gauge
-    alert_threshold: Gauge
-    alert_firing: Gauge
 
     @classmethod
     def create(cls) -> IngestMetrics:
         r = CollectorRegistry()
-        queue = QueueGauges.create(r)
+        monitor = MonitorGauges.create(r)
         return cls(
             registry=r,
             events=Counter(
@@ -53,8 +53,8 @@ class IngestMetrics:
                 "waymark_ingest_batch_events", "Events per ingest request",
                 buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000), registry=r,
             ),
-            pending_keys=queue.pending_keys,
-            queue=queue,
+            pending_keys=monitor.queue.pending_keys,
+            monitor=monitor,
             rejected=Counter(
                 "waymark_ingest_rejected_events", "Events rejected in a taken batch, by code",
                 ["code"], registry=r,
@@ -69,20 +69,15 @@ class IngestMetrics:
                 "Received time minus the batch's sent_at (batches that carry one)",
                 buckets=SKEW_BUCKETS, registry=r,
             ),
-            outbox_backlog=Gauge(
-                "waymark_outbox_backlog", "Domain events written but not yet in the stream",
-                registry=r,
-            ),
-            recompute_backlog=Gauge(
-                "waymark_recompute_backlog", "Learners still to recompute after catalog changes",
-                registry=r,
-            ),
-            alert_threshold=Gauge(
-                "waymark_alert_threshold", "WAYMARK_ALERT_* thresholds, read by the rules",
-                ["alert"], registry=r,
-            ),
-            alert_firing=Gauge(
-                "waymark_alert_firing", "1 while the alert fires in this process's evaluation",
-                ["alert"], registry=r,
-            ),
         )
+
+    def event_answers(self) -> tuple[float, float]:
+        """(5xx answers, all answers) to ``POST /v1/events`` so far: the alert loop's input."""
+        errors = total = 0.0
+        for metric in self.requests.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    total += sample.value
+                    if sample.labels.get("status", "").startswith("5"):
+                        errors += sample.value
+        return errors, total

@@ -1,7 +1,9 @@
-"""The OpenAPI 3.1 document of the HTTP API, generated from the msgspec types the server uses.
+"""The OpenAPI 3.1 document of the HTTP API, generated from the route table and its types.
 
-Request and response schemas come from ``msgspec.json.schema_components`` over the very types
-the handlers decode and encode, so the document cannot drift from what the server validates.
+Paths, methods, scopes and query parameters come from the ``Route`` entries the router is built
+from (``ingest.routes``); request and response schemas from ``msgspec.json.schema_components``
+over the very types the handlers decode and encode, so the document cannot drift from what the
+server serves and validates.
 """
 
 from __future__ import annotations
@@ -11,42 +13,15 @@ from functools import cache
 from typing import Any
 
 import msgspec
+from aiohttp import web
 
-from aggregator import catalog, queries, read
-from aggregator.events import StreamEvent
+from aggregator import queries
+from ingest.routing import Route
 from waymark.settings import MAX_EVENTS_PER_BATCH
-from waymark_client.wire import BatchResult, ErrorBody, Event, Id, RawBatch
+from waymark_client.wire import ErrorBody, Event, Id, RawBatch
 
 _REF = "#/components/schemas/{name}"
-
-# (method, path, summary, scope, request type, success status, response type, query params)
-ROUTES: list[tuple[str, str, str, str, Any, int, Any, list[str]]] = [
-    ("post", "/v1/events", "Send a batch of progress events", "ingest", RawBatch, 202,
-     BatchResult, []),
-    ("put", "/v1/courses/{course_id}", "Store a course catalog", "admin", catalog.CourseCatalog,
-     200, catalog.CatalogView, []),
-    ("get", "/v1/courses/{course_id}", "A course catalog and its recompute progress", "read",
-     None, 200, catalog.CatalogView, []),
-    ("get", "/v1/courses/{course_id}/stats", "Learners, completion and drop-off of a course",
-     "read", None, 200, queries.CourseStats, []),
-    ("get", "/v1/users/{user_id}/courses/{course_id}",
-     "Course progress with modules, chapters and quizzes", "read", None, 200,
-     read.CourseProgressView, []),
-    ("delete", "/v1/users/{user_id}/courses/{course_id}/progress",
-     "Reset a course (a course_reset at server time)", "admin", None, 202,
-     queries.ResetAccepted, []),
-    ("get", "/v1/users/{user_id}/courses", "Courses, most recently accessed first", "read",
-     None, 200, queries.CoursePage, ["status", "limit", "cursor"]),
-    ("post", "/v1/users/{user_id}/courses:batchGet", "Several courses in one query", "read",
-     queries.BatchGetRequest, 200, queries.BatchGetResult, []),
-    ("get", "/v1/users/{user_id}/summary", "The user summary with streaks", "read", None, 200,
-     queries.UserSummaryView, []),
-    ("get", "/v1/users/{user_id}/activity", "Daily activity (heatmap)", "read", None, 200,
-     queries.ActivityView, ["from", "to"]),
-    ("get", "/v1/users/{user_id}/stream", "Server-Sent Events of the user's changes", "read",
-     None, 200, StreamEvent, []),
-]
-
+_encode = msgspec.json.Encoder().encode
 
 _ID_SCHEMA = msgspec.json.schema(Id)
 
@@ -72,10 +47,19 @@ def _path_params(path: str) -> list[dict[str, Any]]:
             for n in re.findall(r"\{(\w+)\}", path)]
 
 
+def documented(routes: tuple[Route, ...]) -> tuple[Route, ...]:
+    """The routes the document describes: all but the public ones."""
+    return tuple(r for r in routes if r.scope is not None)
+
+
 @cache
-def document(max_events: int = MAX_EVENTS_PER_BATCH) -> dict[str, Any]:
-    """The whole document for a server taking ``max_events`` per batch (built once)."""
-    types = [ErrorBody, Event, *(t for r in ROUTES for t in (r[4], r[6]) if t is not None)]
+def document(
+    routes: tuple[Route, ...], max_events: int = MAX_EVENTS_PER_BATCH
+) -> dict[str, Any]:
+    """The whole document of ``routes`` for a server taking ``max_events`` per batch."""
+    api = documented(routes)
+    types = [ErrorBody, Event,
+             *(t for r in api for t in (r.request, r.response) if t is not None)]
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
     ref = dict(zip(types, schemas, strict=True))
     components["Event"] = ref[Event]
@@ -84,25 +68,25 @@ def document(max_events: int = MAX_EVENTS_PER_BATCH) -> dict[str, Any]:
     batch["title"], batch["description"] = "Batch", "A batch of events."
     batch["properties"]["events"].update(items=_EVENT_ITEMS, maxItems=max_events)
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, scope, req, status, resp, query in ROUTES:
-        media = "text/event-stream" if path.endswith("/stream") else "application/json"
+    for r in api:
         op: dict[str, Any] = {
-            "summary": summary,
-            "security": [{"bearer": [scope]}],
-            "parameters": _path_params(path) + [
+            "summary": r.summary,
+            "security": [{"bearer": [r.scope]}],
+            "parameters": _path_params(r.path) + [
                 {"name": q, "in": "query", "required": False, "schema": _QUERY[q]}
-                for q in query
+                for q in r.query
             ],
             "responses": {
-                str(status): {"description": "OK", "content": {media: {"schema": ref[resp]}}},
+                str(r.status): {"description": "OK",
+                                "content": {r.media: {"schema": ref[r.response]}}},
                 "default": {"description": "Error",
                             "content": {"application/json": {"schema": ref[ErrorBody]}}},
             },
         }
-        if req is not None:
+        if r.request is not None:
             op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": ref[req]}}}
-        paths.setdefault(path, {})[method] = op
+                                 "content": {"application/json": {"schema": ref[r.request]}}}
+        paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "Waymark", "version": "1"},
@@ -112,3 +96,13 @@ def document(max_events: int = MAX_EVENTS_PER_BATCH) -> dict[str, Any]:
         },
         "paths": paths,
     }
+
+
+@cache
+def _encoded(routes: tuple[Route, ...], max_events: int) -> bytes:
+    return _encode(document(routes, max_events))
+
+
+def response(routes: tuple[Route, ...], max_events: int) -> web.Response:
+    """``GET /openapi.json``: the document, encoded once per process."""
+    return web.Response(body=_encoded(routes, max_events), content_type="application/json")

@@ -1,19 +1,14 @@
-"""Operational endpoints: liveness, readiness, Prometheus metrics."""
+"""Readiness: Redis, PostgreSQL and the schema (liveness and metrics: ``monitoring.exposition``)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aggregator.db import pending_migrations
-from ingest.context import METRICS, POOL, REDIS
+from ingest.context import POOL, REDIS
 from ingest.handlers import json_response
-
-
-async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -33,8 +28,3 @@ async def ready(request: web.Request) -> web.Response:
     ok = all(v == "ok" for v in checks.values())
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks},
                          status=200 if ok else 503)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,4 +1,4 @@
-"""Read API handlers of SPEC §7 beyond one course, the reset endpoint, the SSE stream, OpenAPI.
+"""Read API handlers of SPEC §7 beyond one course, the reset endpoint, the SSE stream.
 
 Thin edges: decode the query, call ``aggregator.queries``, encode. The SSE stream reads the
 domain-event stream (``workers.outbox``) from the client's ``Last-Event-ID`` (or from its end)
@@ -20,16 +20,14 @@ from redis.asyncio import Redis
 
 from aggregator import queries
 from ingest.body import decode_as, read_body
-from ingest.context import KEYS, POOL, SERVICE, SETTINGS
+from ingest.context import POOL, SERVICE, SETTINGS
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
-from ingest.openapi import document
 
 STREAM_REDIS = web.AppKey("stream_redis", Redis)
 MAX_ACTIVITY_DAYS = 400
 KEEPALIVE_S = 15.0
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_openapi = msgspec.json.Encoder()
 
 
 async def stream_resources(app: web.Application) -> AsyncIterator[None]:
@@ -69,7 +67,6 @@ def _date(request: web.Request, name: str, default: date) -> date:
 
 
 async def list_courses(request: web.Request) -> web.Response:
-    request.app[KEYS].require(request, "read")
     user_id = request.match_info["user_id"]
     limit = _int(request, "limit", 20, 1, queries.MAX_LIMIT)
     try:
@@ -85,7 +82,6 @@ async def list_courses(request: web.Request) -> web.Response:
 
 async def batch_get(request: web.Request) -> web.Response:
     app = request.app
-    app[KEYS].require(request, "read")
     body = await read_body(request, app[SETTINGS].max_body_bytes)
     req = decode_as("json", body, queries.BatchGetRequest)
     async with app[POOL].acquire() as conn:
@@ -94,7 +90,6 @@ async def batch_get(request: web.Request) -> web.Response:
 
 
 async def user_summary(request: web.Request) -> web.Response:
-    request.app[KEYS].require(request, "read")
     user_id = request.match_info["user_id"]
     async with request.app[POOL].acquire() as conn:
         view = await queries.user_summary(conn, user_id, datetime.now(UTC).date())
@@ -104,7 +99,6 @@ async def user_summary(request: web.Request) -> web.Response:
 
 
 async def user_activity(request: web.Request) -> web.Response:
-    request.app[KEYS].require(request, "read")
     today = datetime.now(UTC).date()
     end = _date(request, "to", today)
     start = _date(request, "from", end - timedelta(days=89))
@@ -119,7 +113,6 @@ async def user_activity(request: web.Request) -> web.Response:
 
 
 async def course_stats(request: web.Request) -> web.Response:
-    request.app[KEYS].require(request, "read")
     course_id = request.match_info["course_id"]
     async with request.app[POOL].acquire() as conn:
         stats = await queries.course_stats(conn, course_id)
@@ -131,7 +124,6 @@ async def course_stats(request: web.Request) -> web.Response:
 
 async def reset_progress(request: web.Request) -> web.Response:
     app = request.app
-    app[KEYS].require(request, "admin", self_service=True)  # or the user's own token
     user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
     now_ms = int(time.time() * 1000)
     event_id = f"reset-{uuid.uuid4().hex}"
@@ -152,7 +144,6 @@ async def _top_id(redis: Redis, stream: str) -> str:
 
 
 async def user_stream(request: web.Request) -> web.StreamResponse:
-    request.app[KEYS].require(request, "read")
     user_id = request.match_info["user_id"].encode()
     redis = request.app[STREAM_REDIS]
     last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
@@ -194,22 +185,3 @@ def _sse(entry_id: str, fields: dict[bytes, bytes]) -> bytes:
     event["data"] = msgspec.json.decode(event.get("data", "{}"))
     payload = msgspec.json.encode(event)
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (entry_id.encode(), fields[b"type"], payload)
-
-
-async def openapi(request: web.Request) -> web.Response:
-    body = _openapi.encode(document(request.app[SETTINGS].max_events))
-    return web.Response(body=body, content_type="application/json")
-
-
-def add_routes(app: web.Application) -> None:
-    """Register every route of this module and its Redis client."""
-    app.cleanup_ctx.append(stream_resources)
-    r = app.router
-    r.add_get("/v1/users/{user_id}/courses", list_courses)
-    r.add_post("/v1/users/{user_id}/courses:batchGet", batch_get)
-    r.add_get("/v1/users/{user_id}/summary", user_summary)
-    r.add_get("/v1/users/{user_id}/activity", user_activity)
-    r.add_get("/v1/users/{user_id}/stream", user_stream)
-    r.add_delete("/v1/users/{user_id}/courses/{course_id}/progress", reset_progress)
-    r.add_get("/v1/courses/{course_id}/stats", course_stats)
-    r.add_get("/openapi.json", openapi)

@@ -151,7 +151,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _monitor(args: argparse.Namespace, settings: Settings) -> int:
     if not _require_urls(settings, "monitor"):
         return EXIT_USAGE
-    from ingest.monitor import run
+    from monitoring.monitor import run
 
     run(settings)
     return 0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
-from ingest.alerts import AlertMonitor
-from ingest.metrics import IngestMetrics
 from monitoring import alerts as a
+from tests.monitoring.conftest import sample
+from tests.security.conftest import serve
 from waymark.settings import Settings, SettingsError
 
 
@@ -34,10 +33,7 @@ def test_an_unusable_threshold_is_refused_by_name(env: dict[str, str]) -> None:
         Settings.from_env(env)
 
 
-def test_the_thresholds_are_exported_for_the_prometheus_rules() -> None:
-    metrics = IngestMetrics.create()
-    settings = Settings(alert_heartbeat_age_s=7)
-    AlertMonitor(settings, web.Application(), metrics)
-    value = metrics.registry.get_sample_value(
-        "waymark_alert_threshold", {"alert": a.HEARTBEAT})
-    assert value == 7
+async def test_the_thresholds_are_exported_for_the_prometheus_rules(settings: Settings) -> None:
+    async with await serve(settings.replace(alert_heartbeat_age_s=7)) as client:
+        text = await (await client.get("/metrics")).text()
+    assert sample(text, "waymark_alert_threshold", alert=a.HEARTBEAT) == 7

@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ingest.alerts import MONITOR
+from monitoring.alert_loop import MONITOR
 from tests.monitoring.conftest import sample
 
 

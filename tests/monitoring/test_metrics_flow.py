@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from prometheus_client import generate_latest
 
-from ingest.alerts import MONITOR
 from monitoring import alerts as a
+from monitoring.alert_loop import MONITOR
 from tests.conftest import INGEST_KEY, READ_KEY
 from tests.helpers import auth, event
 from tests.monitoring.conftest import DASHBOARD, RULES, exported_names, sample

@@ -1,10 +1,11 @@
-"""``GET /v1/alerts`` and the monitor task behind it (SPEC §9).
+"""The alert loop behind ``GET /v1/alerts`` (SPEC §9), run by each HTTP server and the monitor.
 
-Every ``WAYMARK_MONITOR_INTERVAL_S`` the task samples the buffer (``monitoring.queue``), the
-workers' reports (``monitoring.fleet``) and this server's own counters, refreshes the queue and
-backlog gauges, and evaluates the alerts; the endpoint answers the latest evaluation. Rates and
-the lag p99 are taken over ``WAYMARK_ALERT_WINDOW_S``; the ingest error rate is this server's
-own (each replica judges its own answers), the flush figures are the whole fleet's.
+Every ``WAYMARK_MONITOR_INTERVAL_S`` the loop samples the buffer (``monitoring.queue``), the
+workers' reports (``monitoring.fleet``), the PostgreSQL backlogs (``aggregator.backlogs``) and the
+answers of the process it runs in, refreshes the gauges and evaluates the alerts; the endpoint
+answers the latest evaluation. Rates and the lag p99 are taken over ``WAYMARK_ALERT_WINDOW_S``;
+the ingest error rate is the process's own (each replica judges its own answers), the flush
+figures are the whole fleet's.
 """
 
 from __future__ import annotations
@@ -12,60 +13,65 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
+import msgspec
 import structlog
 from aiohttp import web
+from redis.asyncio import Redis
 
-from ingest.context import KEYS, METRICS, POOL, REDIS, SETTINGS
-from ingest.handlers import json_response
-from ingest.metrics import IngestMetrics
+from aggregator import backlogs
 from monitoring import alerts as a
 from monitoring.fleet import LAG_BUCKETS, CounterHistory, FleetTotals, heartbeat_age_s, read_fleet
+from monitoring.gauges import MonitorGauges
 from monitoring.queue import QueueSnapshot, sample_queue
 from waymark.settings import Settings
 
 log = structlog.get_logger()
 STOP_TIMEOUT_S = 5.0
+Answers = Callable[[], tuple[float, float]]
+"""(5xx answers, all answers) to ``POST /v1/events`` so far, in this process."""
+_json = msgspec.json.Encoder()
 
-_OUTBOX_BACKLOG = """
-SELECT (SELECT count(*) FROM outbox WHERE stream_no IS NULL)
-     + (SELECT count(*) FROM outbox WHERE stream_no IS NOT NULL AND sent_at IS NULL)
-"""
-_RECOMPUTE_BACKLOG = """
-SELECT coalesce(sum(greatest(learners_total - learners_done, 0)), 0)
-FROM catalog_recompute WHERE finished_at IS NULL
-"""
+
+def no_answers() -> tuple[float, float]:
+    """The answers of a process that takes no events."""
+    return 0.0, 0.0
 
 
 class AlertMonitor:
     """Samples, keeps the short histories rates need, and holds the alert book."""
 
     def __init__(
-        self, settings: Settings, app: web.Application, metrics: IngestMetrics
+        self,
+        settings: Settings,
+        redis: Redis,
+        pool: asyncpg.Pool[asyncpg.Record],
+        gauges: MonitorGauges,
+        answers: Answers = no_answers,
     ) -> None:
-        self.settings, self.app, self.metrics = settings, app, metrics
+        self.settings, self.redis, self.pool = settings, redis, pool
+        self.gauges, self.answers = gauges, answers
         self.book = a.AlertBook(a.thresholds(settings))
         keep = 2 * settings.alert_window_s + 2 * settings.monitor_interval_s
         self.fleet = FleetTotals()
         self.fleet_history = CounterHistory(keep)
-        self.ingest_history = CounterHistory(keep)
+        self.answer_history = CounterHistory(keep)
         self.queue: QueueSnapshot | None = None
         for name, limit in self.book.limits.items():
-            metrics.alert_threshold.labels(name).set(limit)
+            gauges.alert_threshold.labels(name).set(limit)
 
     async def tick(self) -> list[a.AlertState]:
-        s, m, now = self.settings, self.metrics, time.time()
+        s, g, now = self.settings, self.gauges, time.time()
         values: dict[str, float | None] = {}
-        redis = self.app[REDIS]
         try:
-            self.queue = await sample_queue(redis, s.shards, s.merge_window_ms)
-            m.queue.show(self.queue)
+            self.queue = await sample_queue(self.redis, s.shards, s.merge_window_ms)
+            g.queue.show(self.queue)
             values[a.QUEUE_DEPTH] = self.queue.pending
             values[a.OLDEST_PENDING] = self.queue.oldest_pending_s
             values[a.DEAD_LETTERS] = self.queue.dead
-            reports = await read_fleet(redis)
+            reports = await read_fleet(self.redis)
             values[a.HEARTBEAT] = heartbeat_age_s(reports, now)
             self.fleet_history.add(now, self.fleet.update(reports))
         except Exception as e:  # Redis away: those figures are unknown, the rest still count
@@ -74,34 +80,23 @@ class AlertMonitor:
         if fleet:
             values[a.FLUSH_ERRORS] = a.ratio(fleet[0], fleet[0] + fleet[1])
             values[a.LAG_P99] = a.histogram_quantile(0.99, LAG_BUCKETS, fleet[2:])
-        self.ingest_history.add(now, self._ingest_counts())
-        answers = self.ingest_history.increase(s.alert_window_s)
+        self.answer_history.add(now, self.answers())
+        answers = self.answer_history.increase(s.alert_window_s)
         values[a.INGEST_ERRORS] = a.ratio(answers[0], answers[1]) if answers else 0.0
         await self._backlogs()
         states = self.book.update(values)
         for st in states:
-            m.alert_firing.labels(st.name).set(st.state == "firing")
+            g.alert_firing.labels(st.name).set(st.state == "firing")
         return states
 
-    def _ingest_counts(self) -> tuple[float, float]:
-        """(5xx answers, all answers) to ``POST /v1/events`` so far."""
-        errors = total = 0.0
-        for metric in self.metrics.requests.collect():
-            for sample in metric.samples:
-                if sample.name.endswith("_total"):
-                    total += sample.value
-                    if sample.labels.get("status", "").startswith("5"):
-                        errors += sample.value
-        return errors, total
-
     async def _backlogs(self) -> None:
-        m = self.metrics
+        g = self.gauges
         try:
-            async with asyncio.timeout(2.0), self.app[POOL].acquire() as conn:
-                for gauge, sql in ((m.outbox_backlog, _OUTBOX_BACKLOG),
-                                   (m.recompute_backlog, _RECOMPUTE_BACKLOG)):
+            async with asyncio.timeout(2.0), self.pool.acquire() as conn:
+                for gauge, count in ((g.outbox_backlog, backlogs.outbox_backlog),
+                                     (g.recompute_backlog, backlogs.recompute_backlog)):
                     with contextlib.suppress(asyncpg.UndefinedTableError):  # older schema
-                        gauge.set(float(await conn.fetchval(sql)))
+                        gauge.set(float(await count(conn)))
         except Exception as e:  # PostgreSQL away: /ready says so; keep the last figures
             log.warning("monitor_sample_failed", source="postgres", error=type(e).__name__)
 
@@ -119,17 +114,17 @@ class AlertMonitor:
 MONITOR = web.AppKey("monitor", AlertMonitor)
 
 
-async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the monitor for the app's lifetime (after ``_resources``: it uses Redis and the pool).
+@contextlib.asynccontextmanager
+async def running(monitor: AlertMonitor) -> AsyncIterator[AlertMonitor]:
+    """Run ``monitor`` until the block ends (open it after the Redis client and the pool).
 
     Stopped by an event rather than cancelled mid-tick, so no Redis pipeline or PostgreSQL
     query is cut in half while the pools close behind it.
     """
-    app[MONITOR] = monitor = AlertMonitor(app[SETTINGS], app, app[METRICS])
     stop = asyncio.Event()
     task = asyncio.create_task(monitor.run(stop))
     try:
-        yield
+        yield monitor
     finally:
         stop.set()
         done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
@@ -140,7 +135,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    request.app[KEYS].require(request, "read")
+    """The latest evaluation (one now, if the loop has not ticked yet). Callers check scope."""
     monitor = request.app[MONITOR]
     states = monitor.book.current or await monitor.tick()
-    return json_response(states)
+    return web.Response(body=_json.encode(states), content_type="application/json")

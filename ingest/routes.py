@@ -1,0 +1,62 @@
+"""Every route of the HTTP server, declared once.
+
+The router (``ingest.routing.add_routes``), the scope check and ``/openapi.json``
+(``ingest.openapi``) are all built from ``ROUTES``; a route added here is served, guarded and
+documented at once. Order matters only to the document's order of paths.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from aggregator import catalog, queries, read
+from aggregator.events import StreamEvent
+from ingest import handlers, openapi, ops, reads
+from ingest.context import SETTINGS
+from ingest.routing import Route
+from monitoring.alert_loop import get_alerts
+from monitoring.alerts import AlertState
+from monitoring.exposition import health, metrics
+from waymark_client.wire import BatchResult, RawBatch
+
+USER = "/v1/users/{user_id}"
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return openapi.response(ROUTES, request.app[SETTINGS].max_events)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/events", handlers.post_events, "ingest",
+          "Send a batch of progress events", RawBatch, BatchResult, 202),
+    Route("PUT", "/v1/courses/{course_id}", handlers.put_course, "admin",
+          "Store a course catalog", catalog.CourseCatalog, catalog.CatalogView),
+    Route("GET", "/v1/courses/{course_id}", handlers.get_course, "read",
+          "A course catalog and its recompute progress", response=catalog.CatalogView),
+    Route("GET", "/v1/courses/{course_id}/stats", reads.course_stats, "read",
+          "Learners, completion and drop-off of a course", response=queries.CourseStats),
+    Route("GET", f"{USER}/courses/{{course_id}}", handlers.get_course_progress, "read",
+          "Course progress with modules, chapters and quizzes",
+          response=read.CourseProgressView),
+    Route("DELETE", f"{USER}/courses/{{course_id}}/progress", reads.reset_progress, "admin",
+          "Reset a course (a course_reset at server time)", response=queries.ResetAccepted,
+          status=202, self_service=True),
+    Route("GET", f"{USER}/courses", reads.list_courses, "read",
+          "Courses, most recently accessed first", response=queries.CoursePage,
+          query=("status", "limit", "cursor")),
+    Route("POST", f"{USER}/courses:batchGet", reads.batch_get, "read",
+          "Several courses in one query", queries.BatchGetRequest, queries.BatchGetResult),
+    Route("GET", f"{USER}/summary", reads.user_summary, "read",
+          "The user summary with streaks", response=queries.UserSummaryView),
+    Route("GET", f"{USER}/activity", reads.user_activity, "read",
+          "Daily activity (heatmap)", response=queries.ActivityView, query=("from", "to")),
+    Route("GET", f"{USER}/stream", reads.user_stream, "read",
+          "Server-Sent Events of the user's changes", response=StreamEvent,
+          media="text/event-stream"),
+    Route("GET", "/v1/alerts", get_alerts, "read",
+          "The latest evaluation of every alert", response=list[AlertState]),
+    Route("GET", "/openapi.json", openapi_document, None),
+    Route("GET", "/health", health, None),
+    Route("GET", "/ready", ops.ready, None),
+    Route("GET", "/metrics", metrics, None),
+)
