@@ -22,6 +22,7 @@ from aggregator import ledger, summary
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
+from buffer.entries import QuizRecord, decode_chapter, decode_course, decode_quiz
 from buffer.fold import (
     NONE_TS,
     ChapterState,
@@ -32,16 +33,17 @@ from buffer.fold import (
     summarize_chapter,
     trim_chapter,
 )
-from buffer.merge_buffer import DrainedBatch, QuizRecord, chapter_entry, split_keyid
+from buffer.keys import split_keyid
+from buffer.merge_buffer import DrainedBatch
 
 Pair = tuple[str, str]
 ChapterKey = tuple[str, str, str]
 
-_decode = msgspec.msgpack.decode
 _encode = msgspec.msgpack.Encoder().encode
 
 
-_decode_quiz = msgspec.json.Decoder(QuizRecord).decode
+_decode_chapter_state = msgspec.msgpack.Decoder(ChapterState).decode
+_decode_course_state = msgspec.msgpack.Decoder(CourseState).decode
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:
@@ -67,15 +69,15 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
     out = DecodedBatch()
     for kid, raw in entries:
         user_id, course_id, chapter_id = split_keyid(kid)
-        wire = _decode(raw)
         if chapter_id:
-            state, accepted_ms = chapter_entry(wire)
+            state, accepted_ms = decode_chapter(raw)
             out.chapters[(user_id, course_id, chapter_id)] = state
         else:
-            accepted_ms = int(wire[2]) if len(wire) > 2 else None
-            out.courses[(user_id, course_id)] = CourseState.from_wire(wire[0])
-            for event_id, blob in wire[1]:
-                out.quizzes.append((event_id, user_id, course_id, _decode_quiz(blob)))
+            entry = decode_course(raw)
+            accepted_ms = entry.accepted_ms
+            out.courses[(user_id, course_id)] = entry.state
+            for event_id, blob in entry.attempts:
+                out.quizzes.append((event_id, user_id, course_id, decode_quiz(blob)))
         if accepted_ms is not None:
             out.accepted_ms.append(accepted_ms)
     return out
@@ -186,7 +188,7 @@ async def _apply_courses(
     users, courses = [u for u, _ in pairs], [c for _, c in pairs]
     await conn.execute(_INSERT_COURSES, users, courses)
     stored = {
-        (r["user_id"], r["course_id"]): CourseState.from_wire(_decode(r["state"]))
+        (r["user_id"], r["course_id"]): _decode_course_state(r["state"])
         for r in await conn.fetch(_LOCK_COURSES, users, courses)
         if r["state"] is not None
     }
@@ -202,7 +204,7 @@ async def _apply_courses(
         resets[pair] = (merged.reset_ts, merged.reset_ts != old.reset_ts)
         events.extend(_course_events(pair, old, merged))
         rows.append((
-            pair[0], pair[1], _encode(merged.to_wire()), ms_to_dt(merged.reset_ts),
+            pair[0], pair[1], _encode(merged), ms_to_dt(merged.reset_ts),
             merged.enroll_status or None, ms_to_dt(merged.enroll_ts),
             merged.view_chapter or None, ms_to_dt(merged.seen_ts),
         ))
@@ -243,7 +245,7 @@ async def _apply_chapters(
         for r in await conn.fetch(_LOCK_CHAPTERS, *cols):
             was_completed[(r[0], r[1], r[2])] = r["completed"]
             if r["state"] is not None:
-                stored[(r[0], r[1], r[2])] = ChapterState.from_wire(_decode(r["state"]))
+                stored[(r[0], r[1], r[2])] = _decode_chapter_state(r["state"])
     moved = sorted(p for p, (_, changed) in resets.items() if changed)
     if moved:
         rows = await conn.fetch(_LOCK_RESET_CHAPTERS, *_columns(moved, 2))
@@ -251,7 +253,7 @@ async def _apply_chapters(
             key = (r[0], r[1], r[2])
             was_completed[key] = r["completed"]
             if key not in stored and r["state"] is not None:
-                stored[key] = ChapterState.from_wire(_decode(r["state"]))
+                stored[key] = _decode_chapter_state(r["state"])
     out = []
     for key in sorted(set(keys) | set(stored)):
         reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
@@ -264,7 +266,7 @@ async def _apply_chapters(
             events.append(_chapter_event(key, s))
         out.append((
             *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
-            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state.to_wire()),
+            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state),
         ))
     if out:
         await conn.execute(_UPDATE_CHAPTERS, *_columns(out, 11))

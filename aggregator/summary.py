@@ -126,7 +126,7 @@ def chapter_activity(
         if not state.base.empty:
             add(user, state.base.last_ts, state.base.time_ms, 1)
         for ev in state.tail:
-            add(user, ev[0], ev[4], 1)
+            add(user, ev.ts, ev.time_ms, 1)
     for user, ts in other_events:
         add(user, ts, 0, 1)
     return out

@@ -20,8 +20,10 @@ from redis.asyncio import Redis
 
 from aggregator.apply import apply_batch
 from benchmarks.workloads import WORKLOADS, batches
-from buffer.fold import PROGRESS
-from buffer.merge_buffer import DrainedBatch, MergeBuffer, keyid
+from buffer.entries import ChapterHeader, DrainedChapter
+from buffer.fold import PROGRESS, Base, TailEvent
+from buffer.keys import keyid
+from buffer.merge_buffer import DrainedBatch, MergeBuffer
 from ingest.prepare import decode_events, prepare
 from waymark_client.wire import RawBatch
 
@@ -57,8 +59,9 @@ async def merge_ceiling(redis_url: str, workload: str, seconds: float,
 
 
 def _entry(user: int, chapter: int, n: int, now: int) -> tuple[str, bytes]:
-    tail = [[now - 1000, f"e{n}", PROGRESS, float(n % 100), 10_000, float(n % 900)]]
-    return keyid(f"u{user}", "c-1", f"ch-{chapter}"), _pack.encode([[], tail, now - 2000])
+    ev = TailEvent(now - 1000, f"e{n}", PROGRESS, float(n % 100), 10_000, float(n % 900))
+    header = ChapterHeader(Base(), now - 2000, ev.ts, ev.id, 1)
+    return keyid(f"u{user}", "c-1", f"ch-{chapter}"), _pack.encode(DrainedChapter(header, [ev]))
 
 
 async def apply_ceiling(database_url: str, workload: str, seconds: float,

@@ -1,4 +1,4 @@
-"""Merge rules of SPEC §5 as pure functions on chapter and course state.
+"""The merge rules as pure functions on chapter and course state (README, "Merge semantics").
 
 A chapter's state is a *tail* of its most recent events (at most ``TAIL_LIMIT``, ordered by
 ``(ts, id)``) on top of a *base*: the in-order fold of every older event. The tail lets a late
@@ -9,7 +9,8 @@ older than everything in the tail meets already-folded history, which it can onl
 approximately (documented in the README, "Merge semantics").
 
 The same state shape is kept in the Redis merge buffer (``lua/merge.lua`` implements the same
-``fold`` step) and in PostgreSQL (``chapter_progress.state``), so merging a flushed buffer entry
+``fold`` step, and a differential test holds the two together; ``buffer.entries`` holds the
+entry layout) and in PostgreSQL (``chapter_progress.state``), so merging a flushed buffer entry
 into the stored row is one more application of :func:`merge_chapter`.
 
 Ordering: "latest" always means greatest ``(ts, id)``: ties on ``ts`` go to the greater event id.
@@ -17,8 +18,9 @@ Ordering: "latest" always means greatest ``(ts, id)``: ties on ``ts`` go to the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+import msgspec
 
 TAIL_LIMIT = 16
 NONE_TS = -1
@@ -28,8 +30,18 @@ PROGRESS = "P"
 COMPLETING = "C"
 UNCOMPLETE = "U"
 
-TailEvent = tuple[int, str, str, float, int, float]
-"""(ts_ms, event_id, kind, progress or -1, time_ms, position_s or -1)."""
+
+class TailEvent(msgspec.Struct, array_like=True, frozen=True):
+    """One chapter event as the fold sees it."""
+
+    ts: int
+    id: str
+    kind: str
+    progress: float
+    """-1 when the event carries none."""
+    time_ms: int
+    position_s: float
+    """-1 when the event carries none."""
 
 
 def _after(a_ts: int, a_id: str, b_ts: int, b_id: str) -> bool:
@@ -37,9 +49,13 @@ def _after(a_ts: int, a_id: str, b_ts: int, b_id: str) -> bool:
     return a_ts > b_ts or (a_ts == b_ts and a_id > b_id)
 
 
-@dataclass(slots=True)
-class Base:
-    """The fold of a chapter's older events (see module docstring)."""
+class Base(msgspec.Struct, array_like=True):
+    """The fold of a chapter's older events (see module docstring).
+
+    Positions (``lua/merge.lua`` uses them): 1 upto_ts 2 upto_id 3 first_ts 4 last_ts 5 prog
+    6 c_ts 7 c_id 8 c_at 9 u_ts 10 u_id 11 time_ms 12 pos 13 pos_ts 14 pos_id. The scripts write
+    an empty base as an empty array, which decodes to these defaults.
+    """
 
     upto_ts: int = NONE_TS
     upto_id: str = ""
@@ -60,27 +76,8 @@ class Base:
     def empty(self) -> bool:
         return self.upto_ts == NONE_TS
 
-    def to_wire(self) -> list[Any]:
-        if self.empty:
-            return []
-        return [
-            self.upto_ts, self.upto_id, self.first_ts, self.last_ts, self.prog,
-            self.c_ts, self.c_id, self.c_at, self.u_ts, self.u_id,
-            self.time_ms, self.pos, self.pos_ts, self.pos_id,
-        ]
-
-    @classmethod
-    def from_wire(cls, raw: list[Any]) -> Base:
-        if not raw:
-            return cls()
-        return cls(
-            int(raw[0]), raw[1], int(raw[2]), int(raw[3]), float(raw[4]),
-            int(raw[5]), raw[6], int(raw[7]), int(raw[8]), raw[9],
-            int(raw[10]), float(raw[11]), int(raw[12]), raw[13],
-        )
-
     def copy(self) -> Base:
-        return Base.from_wire(self.to_wire())
+        return msgspec.structs.replace(self)
 
 
 def fold(base: Base, ev: TailEvent) -> None:
@@ -90,7 +87,7 @@ def fold(base: Base, ev: TailEvent) -> None:
     (times, first/last, position, maxima) stay exact and the order-dependent parts are kept
     as close as the folded history allows.
     """
-    ts, eid, kind, p, time_ms, pos = ev
+    ts, eid, kind, p, time_ms, pos = ev.ts, ev.id, ev.kind, ev.progress, ev.time_ms, ev.position_s
     in_order = _after(ts, eid, base.upto_ts, base.upto_id)
     if base.empty:
         base.first_ts = base.last_ts = ts
@@ -123,19 +120,11 @@ def fold(base: Base, ev: TailEvent) -> None:
         base.upto_ts, base.upto_id = ts, eid
 
 
-@dataclass(slots=True)
-class ChapterState:
-    base: Base = field(default_factory=Base)
-    tail: list[TailEvent] = field(default_factory=list)
+class ChapterState(msgspec.Struct, array_like=True):
+    """A chapter's merge state: ``[base, [events]]`` (also ``chapter_progress.state``)."""
 
-    def to_wire(self) -> list[Any]:
-        return [self.base.to_wire(), [list(e) for e in self.tail]]
-
-    @classmethod
-    def from_wire(cls, raw: list[Any]) -> ChapterState:
-        base_raw, tail_raw = raw[0], raw[1]  # a buffer entry carries its accept time after
-        tail = [(int(e[0]), e[1], e[2], float(e[3]), int(e[4]), float(e[5])) for e in tail_raw]
-        return cls(Base.from_wire(base_raw), tail)
+    base: Base = msgspec.field(default_factory=Base)
+    tail: list[TailEvent] = msgspec.field(default_factory=list)
 
 
 def _fold_base_into(into: Base, other: Base) -> None:
@@ -143,7 +132,7 @@ def _fold_base_into(into: Base, other: Base) -> None:
     if other.empty:
         return
     if into.empty:
-        for name in Base.__slots__:
+        for name in Base.__struct_fields__:
             setattr(into, name, getattr(other, name))
         return
     u_ts, u_id = (other.u_ts, other.u_id)
@@ -181,11 +170,11 @@ def merge_chapter(a: ChapterState, b: ChapterState, limit: int = TAIL_LIMIT) -> 
     _fold_base_into(base, b.base)
     seen: set[str] = set()
     tail: list[TailEvent] = []
-    for ev in sorted(a.tail + b.tail, key=lambda e: (e[0], e[1])):
-        if ev[1] in seen:
+    for ev in sorted(a.tail + b.tail, key=lambda e: (e.ts, e.id)):
+        if ev.id in seen:
             continue
-        seen.add(ev[1])
-        if base.empty or _after(ev[0], ev[1], base.upto_ts, base.upto_id):
+        seen.add(ev.id)
+        if base.empty or _after(ev.ts, ev.id, base.upto_ts, base.upto_id):
             tail.append(ev)
         else:
             fold(base, ev)
@@ -197,12 +186,35 @@ def merge_chapter(a: ChapterState, b: ChapterState, limit: int = TAIL_LIMIT) -> 
     return ChapterState(base, tail)
 
 
+def buffer_add(state: ChapterState, ev: TailEvent, limit: int = TAIL_LIMIT) -> None:
+    """Add ``ev`` to a chapter entry of the merge buffer, as ``lua/merge.lua`` does it.
+
+    The script keeps between ``limit`` and ``2 * limit`` tail events so that an in-order event
+    is appended without reading the tail; past ``2 * limit`` the oldest are folded into the base
+    down to ``limit``. An event not after the base's last folded event is folded at once. The
+    script is the one that runs; this twin is the model a differential test holds it to.
+    """
+    base, tail = state.base, state.tail
+    if not base.empty and not _after(ev.ts, ev.id, base.upto_ts, base.upto_id):
+        fold(base, ev)
+        return
+    i = len(tail)
+    while i > 0 and _after(tail[i - 1].ts, tail[i - 1].id, ev.ts, ev.id):
+        i -= 1
+    tail.insert(i, ev)
+    if len(tail) > 2 * limit:
+        drop = len(tail) - limit
+        for old in tail[:drop]:
+            fold(base, old)
+        del tail[:drop]
+
+
 def trim_chapter(state: ChapterState, reset_ts: int) -> ChapterState:
     """Drop everything a reset at ``reset_ts`` makes irrelevant for good."""
     if reset_ts == NONE_TS:
         return state
     base = state.base if state.base.upto_ts > reset_ts else Base()
-    return ChapterState(base, [e for e in state.tail if e[0] > reset_ts])
+    return ChapterState(base, [e for e in state.tail if e.ts > reset_ts])
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +248,7 @@ def summarize_chapter(state: ChapterState, reset_ts: int = NONE_TS) -> ChapterSu
     )
 
 
-@dataclass(slots=True)
-class CourseState:
+class CourseState(msgspec.Struct, array_like=True):
     """Course-level merge state of one (user, course): latest reset, enrollment, last access."""
 
     reset_ts: int = NONE_TS
@@ -250,23 +261,10 @@ class CourseState:
     view_ts: int = NONE_TS
     view_id: str = ""
 
-    def to_wire(self) -> list[Any]:
-        return [
-            self.reset_ts, self.reset_id, self.enroll_status, self.enroll_ts, self.enroll_id,
-            self.seen_ts, self.view_chapter, self.view_ts, self.view_id,
-        ]
-
-    @classmethod
-    def from_wire(cls, raw: list[Any]) -> CourseState:
-        return cls(
-            int(raw[0]), raw[1], raw[2], int(raw[3]), raw[4],
-            int(raw[5]), raw[6], int(raw[7]), raw[8],
-        )
-
 
 def merge_course(a: CourseState, b: CourseState) -> CourseState:
     """Union of two course states: every field is a max or last-writer-wins by (ts, id)."""
-    out = CourseState(**{name: getattr(a, name) for name in CourseState.__slots__})
+    out = msgspec.structs.replace(a)
     if _after(b.reset_ts, b.reset_id, out.reset_ts, out.reset_id):
         out.reset_ts, out.reset_id = b.reset_ts, b.reset_id
     if b.enroll_status and _after(b.enroll_ts, b.enroll_id, out.enroll_ts, out.enroll_id):

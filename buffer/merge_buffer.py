@@ -1,25 +1,14 @@
 """The Redis merge buffer: deduplicates events and merges them per (user, course, chapter).
 
-Layout (every key of one shard shares the hash tag ``{wm.N}``, so each script touches one slot):
-
-- ``wm:{wm.N}:buf``   hash, keyid → msgpack entry: course state, or a chapter's header
-- ``wm:{wm.N}:t:K``   string, the tail events of chapter keyid K (appended as msgpack arrays)
-- ``wm:{wm.N}:due``   zset, keyid → epoch ms at which the key is due for flushing
-- ``wm:{wm.N}:ids:B`` set of event ids seen in dedup bucket B (expires after the window)
-- ``wm:{wm.N}:sm:S`` / ``sr:S`` highest seq and ring of recent seqs of source S
-- ``wm:{wm.N}:leases`` zset, batch id → lease expiry ms; ``inflight`` hash holds leased batches
-
-A keyid is ``user|course|chapter`` (``user|course|`` for course-level state); ``|`` cannot occur
-in an id, so two different triples never share a keyid. A drained batch stays in ``inflight``
-until its PostgreSQL transaction has committed and it is acknowledged; an expired lease makes it
-re-deliverable with the same batch id.
+Keys are laid out as ``buffer.keys`` says, entries as ``buffer.entries`` says. A drained batch
+stays in ``inflight`` until its PostgreSQL transaction has committed and it is acknowledged; an
+expired lease makes it re-deliverable with the same batch id.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -27,7 +16,16 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from buffer.fold import TAIL_LIMIT, ChapterState, TailEvent
+from buffer.entries import (
+    ChapterOp,
+    CourseChange,
+    CourseOp,
+    EventSlot,
+    MergeRequest,
+    encode_request,
+)
+from buffer.fold import TAIL_LIMIT, TailEvent
+from buffer.keys import shard_key, shard_of
 
 SOURCE_RING = 1024
 """How many recent seqs per source are remembered individually (128 bytes of bitmap)."""
@@ -36,17 +34,6 @@ DEDUP_BUCKETS_PER_WINDOW = 4
 _encode = msgspec.msgpack.Encoder().encode
 
 
-def chapter_entry(wire: list[Any]) -> tuple[ChapterState, int | None]:
-    """A decoded chapter entry of the buffer: its state and when its first event was accepted.
-
-    As drained (``lua/drain.lua`` joins header and tail), the layout is
-    ``[[base, accepted_ms, last_ts, last_id, n], *events]``; an entry of the earliest layout,
-    ``[base, events, accepted_ms]``, is read as well.
-    """
-    head = wire[0]
-    if head and isinstance(head[0], list):
-        return ChapterState.from_wire([head[0], wire[1:]]), int(head[1])
-    return ChapterState.from_wire(wire), int(wire[2]) if len(wire) > 2 else None
 _LOCK = """
 local holder = redis.call('GET', KEYS[1])
 if ARGV[2] == '0' then
@@ -63,21 +50,11 @@ def _load(name: str) -> str:
     return resources.files("buffer").joinpath("lua", name).read_text()
 
 
-def keyid(user_id: str, course_id: str, chapter_id: str = "") -> str:
-    return f"{user_id}|{course_id}|{chapter_id}"
-
-
-def split_keyid(kid: str) -> tuple[str, str, str]:
-    user_id, course_id, chapter_id = kid.split("|")
-    return user_id, course_id, chapter_id
-
-
 @dataclass
 class ShardWrite:
     """The part of one request that goes to one shard: events to dedup and the ops they imply."""
 
-    events: list[list[Any]] = field(default_factory=list)
-    ops: list[list[Any]] = field(default_factory=list)
+    request: MergeRequest = field(default_factory=MergeRequest)
     sources: dict[str, int] = field(default_factory=dict)
     indexes: list[int] = field(default_factory=list)
     """Position in the request of each event of this shard."""
@@ -86,31 +63,15 @@ class ShardWrite:
         slot = 0
         if source_id is not None and seq is not None:
             slot = self.sources.setdefault(source_id, len(self.sources) + 1)
-        self.events.append([event_id, slot, seq or 0])
+        self.request.events.append(EventSlot(event_id, slot, seq or 0))
         self.indexes.append(index)
-        return len(self.events)
+        return len(self.request.events)
 
-    def chapter_op(self, ev: int, kid: str, urgent: bool, tail_event: TailEvent) -> None:
-        self.ops.append([ev, kid, "c", int(urgent), list(tail_event)])
+    def chapter_op(self, ev: int, kid: str, urgent: bool, event: TailEvent) -> None:
+        self.request.ops.append(ChapterOp(ev, kid, urgent, event))
 
-    def course_op(
-        self, ev: int, kid: str, urgent: bool, sub: str, ts: int, event_id: str, extra: str
-    ) -> None:
-        self.ops.append([ev, kid, "k", int(urgent), [sub, ts, event_id, extra]])
-
-
-class QuizRecord(msgspec.Struct, array_like=True):
-    """A quiz attempt as kept in a course entry of the buffer (JSON, array-like)."""
-
-    quiz_id: str
-    attempt_id: str
-    chapter_id: str | None
-    ts: int
-    score: float
-    max_score: float
-    passed: bool
-    duration_s: float | None
-    responses: list[Any]
+    def course_op(self, ev: int, kid: str, urgent: bool, change: CourseChange) -> None:
+        self.request.ops.append(CourseOp(ev, kid, urgent, change))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +112,9 @@ class MergeBuffer:
         self._lock = redis.register_script(_LOCK)
 
     def shard_of(self, user_id: str) -> int:
-        return zlib.crc32(user_id.encode()) % self.shards
+        return shard_of(user_id, self.shards)
 
-    @staticmethod
-    def key(shard: int, name: str) -> str:
-        return f"wm:{{wm.{shard}}}:{name}"
+    key = staticmethod(shard_key)
 
     async def write(self, writes: dict[int, ShardWrite]) -> dict[int, tuple[str, int]]:
         """Merge a request's events; one round trip, all shards in one MULTI/EXEC.
@@ -172,7 +131,7 @@ class MergeBuffer:
                 for source in w.sources:  # insertion order == slot order
                     keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]
                 args: list[bytes | int] = [
-                    _encode([w.events, w.ops]),
+                    encode_request(w.request),
                     self.merge_window_ms,
                     self.dedup_window_s + self.bucket_s,
                     self.source_ttl_s,

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from buffer.fold import COMPLETING, PROGRESS, UNCOMPLETE
-from buffer.merge_buffer import QuizRecord, ShardWrite, keyid
+from buffer.entries import CourseChange, QuizRecord
+from buffer.fold import COMPLETING, PROGRESS, UNCOMPLETE, TailEvent
+from buffer.keys import keyid
+from buffer.merge_buffer import ShardWrite
 from waymark_client.wire import (
     ChapterCompleted,
     ChapterProgress,
@@ -141,13 +143,13 @@ def _add_ops(w: ShardWrite, n: int, ev: Event, ts: int, rules: CourseRules) -> N
             done = ev.progress >= rules.completion_threshold
             pos = -1.0 if ev.position_s is None else ev.position_s
             kind = COMPLETING if done else PROGRESS
-            tail = (ts, ev.id, kind, ev.progress, _ms(ev.time_spent_s), pos)
+            tail = TailEvent(ts, ev.id, kind, ev.progress, _ms(ev.time_spent_s), pos)
             w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), done, tail)
         case ChapterCompleted():
-            tail = (ts, ev.id, COMPLETING, -1.0, _ms(ev.time_spent_s), -1.0)
+            tail = TailEvent(ts, ev.id, COMPLETING, -1.0, _ms(ev.time_spent_s), -1.0)
             w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
         case ChapterUncompleted():
-            tail = (ts, ev.id, UNCOMPLETE, -1.0, 0, -1.0)
+            tail = TailEvent(ts, ev.id, UNCOMPLETE, -1.0, 0, -1.0)
             w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
         case QuizAttempt():
             passed = ev.passed
@@ -164,13 +166,14 @@ def _add_ops(w: ShardWrite, n: int, ev: Event, ts: int, rules: CourseRules) -> N
                 duration_s=ev.duration_s,
                 responses=msgspec.to_builtins(ev.responses),
             )
-            w.course_op(n, course_key, True, "Q", ts, ev.id, _quiz_json(record).decode())
+            quiz = CourseChange("Q", ts, ev.id, _quiz_json(record).decode())
+            w.course_op(n, course_key, True, quiz)
             if passed and ev.chapter_id is not None:
-                tail = (ts, ev.id, COMPLETING, -1.0, 0, -1.0)
+                tail = TailEvent(ts, ev.id, COMPLETING, -1.0, 0, -1.0)
                 w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
         case Enrollment():
-            w.course_op(n, course_key, True, "E", ts, ev.id, ev.status)
+            w.course_op(n, course_key, True, CourseChange("E", ts, ev.id, ev.status))
         case CourseReset():
-            w.course_op(n, course_key, True, "R", ts, ev.id, "")
+            w.course_op(n, course_key, True, CourseChange("R", ts, ev.id, ""))
         case CourseViewed():
-            w.course_op(n, course_key, False, "V", ts, ev.id, ev.chapter_id or "")
+            w.course_op(n, course_key, False, CourseChange("V", ts, ev.id, ev.chapter_id or ""))

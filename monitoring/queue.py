@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Gauge
 from redis.asyncio import Redis
 
-
-def shard_key(shard: int, name: str) -> str:
-    """The buffer's key ``name`` of ``shard`` (layout of ``buffer.merge_buffer``)."""
-    return f"wm:{{wm.{shard}}}:{name}"
+from buffer.keys import shard_key
 
 
 @dataclass(frozen=True, slots=True)

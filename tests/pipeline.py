@@ -8,7 +8,9 @@ from typing import Any
 
 from arq.connections import RedisSettings, create_pool
 
+from buffer.merge_buffer import MergeBuffer
 from waymark.settings import Settings
+from workers.context import CONFIG, WorkerConfig, WorkerState, state
 from workers.main import flush_shard, shutdown, startup
 from workers.metrics import WorkerMetrics
 
@@ -23,10 +25,10 @@ class Pipeline:
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Pipeline]:
         assert settings.redis_url is not None
-        ctx: dict[str, Any] = {"settings": settings, "metrics": WorkerMetrics.create()}
+        ctx: dict[str, Any] = {CONFIG: WorkerConfig(settings, WorkerMetrics.create())}
         ctx["redis"] = await create_pool(RedisSettings.from_dsn(settings.redis_url))
         await startup(ctx)
-        ctx["scheduler"].cancel()  # tests flush explicitly
+        state(ctx).background[0].cancel()  # the scheduler: tests flush explicitly
         try:
             yield cls(ctx)
         finally:
@@ -34,8 +36,12 @@ class Pipeline:
             await ctx["redis"].aclose()
 
     @property
-    def buffer(self) -> Any:
-        return self.ctx["buffer"]
+    def state(self) -> WorkerState:
+        return state(self.ctx)
+
+    @property
+    def buffer(self) -> MergeBuffer:
+        return self.state.buffer
 
     async def flush(self) -> int:
         """Apply everything due, shard by shard, until no shard has work."""

@@ -71,8 +71,6 @@ class Settings:
     durability: str = "everysec"
     events_stream: str = "waymark:events"
     """Redis Stream the domain events are relayed to."""
-    fault_crash_after_commit: bool = False
-    """Fault injection for tests: a worker exits between commit and acknowledgement."""
     monitor_interval_s: float = 5.0
     monitor_port: int = 9290
     alert_window_s: float = 300.0
@@ -140,8 +138,6 @@ class Settings:
             if e["WAYMARK_DURABILITY"] not in ("everysec", "strict"):
                 raise SettingsError("WAYMARK_DURABILITY must be everysec or strict")
             values["durability"] = e["WAYMARK_DURABILITY"]
-        if e.get("WAYMARK_FAULT_CRASH_AFTER_COMMIT") == "1":
-            values["fault_crash_after_commit"] = True
         if e.get("WAYMARK_API_KEYS"):
             values["api_keys"] = parse_api_keys(e["WAYMARK_API_KEYS"])
         values.update(_security_values(e))

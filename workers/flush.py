@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -74,14 +73,14 @@ class BatchFlusher:
         max_tries: int,
         stopping: asyncio.Event,
         on_transient: Callable[[], None] = lambda: None,
-        crash_after_commit: bool = False,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self.buffer = buffer
         self.pool = pool
         self.max_tries = max_tries
         self.stopping = stopping
         self.on_transient = on_transient
-        self.crash_after_commit = crash_after_commit
+        self.after_commit = after_commit
         self.held: dict[str, DrainedBatch] = {}
 
     async def flush(self, batch: DrainedBatch) -> FlushOutcome:
@@ -90,8 +89,8 @@ class BatchFlusher:
         try:
             out = FlushOutcome()
             await self._part(batch, batch.batch_id, batch.entries, out)
-            if self.crash_after_commit:
-                _crash_for_tests()
+            if self.after_commit is not None:
+                self.after_commit()
             await self.buffer.ack(batch)
             return out
         except PoisonPending as e:
@@ -145,10 +144,5 @@ class BatchFlusher:
                             error=f"{type(e).__name__}: {e}")
                 await self.buffer.extend(batch)
                 await asyncio.sleep(backoff(n))
-
-
-def _crash_for_tests() -> None:
-    """Die between the PostgreSQL commit and the Redis acknowledgement (fault tests only)."""
-    os._exit(137)
 
 

@@ -16,6 +16,7 @@ import contextlib
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -24,17 +25,13 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 
 from aggregator import ledger
-from aggregator.db import close_pool, create_pool
 from aggregator.recompute import recompute_catalog
-from buffer.merge_buffer import MergeBuffer
-from monitoring.fleet import WorkerReporter
 from waymark.settings import Settings
-from workers.flush import BatchFlusher, PoisonPending
+from workers.context import CONFIG, STATE, WorkerConfig, WorkerState, close_state, open_state, state
+from workers.flush import PoisonPending
 from workers.metrics import WorkerMetrics
-from workers.outbox import relay_forever
 
 log = structlog.get_logger()
 FLUSH_SLICE_S = 2.0
@@ -49,24 +46,21 @@ async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
     The shard lock (renewed per batch, expiring on its own if this process dies) keeps two
     jobs off one shard; a job that finds it taken returns at once.
     """
-    buffer: MergeBuffer = ctx["buffer"]
+    st = state(ctx)
     token = uuid.uuid4().hex
-    if not await buffer.lock_shard(shard, token, SHARD_LOCK_MS):
+    if not await st.buffer.lock_shard(shard, token, SHARD_LOCK_MS):
         return 0
     try:
-        return await _flush_locked(ctx, shard, token)
+        return await _flush_locked(st, shard, token)
     finally:
-        await buffer.unlock_shard(shard, token)
+        await st.buffer.unlock_shard(shard, token)
 
 
-async def _flush_locked(ctx: dict[str, Any], shard: int, token: str) -> int:
-    buffer: MergeBuffer = ctx["buffer"]
-    settings: Settings = ctx["settings"]
-    metrics: WorkerMetrics = ctx["metrics"]
-    flusher: BatchFlusher = ctx["flusher"]
+async def _flush_locked(st: WorkerState, shard: int, token: str) -> int:
+    buffer, settings, metrics, flusher = st.buffer, st.settings, st.metrics, st.flusher
     deadline = time.monotonic() + FLUSH_SLICE_S
     applied = 0
-    while time.monotonic() < deadline and not ctx["stopping"].is_set():
+    while time.monotonic() < deadline and not st.stopping.is_set():
         if not await buffer.lock_shard(shard, token, SHARD_LOCK_MS):
             break
         batch = await buffer.reclaim(shard) or await buffer.drain(shard, settings.flush_batch)
@@ -95,110 +89,56 @@ async def _flush_locked(ctx: dict[str, Any], shard: int, token: str) -> int:
 
 async def prune_ledger(ctx: dict[str, Any]) -> int:
     """Forget applied batch ids past their retention (a cron job)."""
-    async with ctx["pool"].acquire() as conn:
+    async with state(ctx).pool.acquire() as conn:
         return await ledger.prune(conn)
 
 
 async def recompute_course(ctx: dict[str, Any], course_id: str, version: int) -> int:
     """Recompute the rollup of every learner of ``course_id`` in throttled batches."""
     done = await recompute_catalog(
-        ctx["pool"], course_id, version, batch=RECOMPUTE_BATCH, pause_s=RECOMPUTE_PAUSE_S
+        state(ctx).pool, course_id, version, batch=RECOMPUTE_BATCH, pause_s=RECOMPUTE_PAUSE_S
     )
     log.info("course_recomputed", course_id=course_id, version=version, learners=done)
     return done
 
 
-async def _schedule(ctx: dict[str, Any]) -> None:
-    buffer: MergeBuffer = ctx["buffer"]
-    queue: ArqRedis = ctx["redis"]
-    metrics: WorkerMetrics = ctx["metrics"]
-    interval = ctx["settings"].scheduler_interval_ms / 1000
+async def _schedule(st: WorkerState, queue: ArqRedis) -> None:
+    interval = st.settings.scheduler_interval_ms / 1000
     while True:
         try:
-            for shard in await buffer.shards_with_work():
+            for shard in await st.buffer.shards_with_work():
                 # One job id per shard and second: never two queued at once, and a job lost
                 # with a dead worker blocks its shard for a second, not for arq's job timeout.
                 job_id = f"flush:{shard}:{int(time.time())}"
                 await queue.enqueue_job("flush_shard", shard, _job_id=job_id)
-            metrics.heartbeat.set(time.time())
+            st.metrics.heartbeat.set(time.time())
         except Exception as e:  # Redis away: try again next tick
             log.warning("schedule_failed", error=type(e).__name__)
         await asyncio.sleep(interval)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    settings: Settings = ctx["settings"]
-    assert settings.redis_url is not None and settings.database_url is not None
-    ctx["pool"] = await create_pool(
-        settings.database_url,
-        max_size=settings.worker_concurrency,
-        # a statement never outlives the lease of the batch it applies
-        statement_timeout_ms=settings.lease_s * 1000 // 2,
-    )
-    ctx["buffer_redis"] = redis = Redis.from_url(settings.redis_url, socket_timeout=10)
-    ctx["buffer"] = MergeBuffer(
-        redis,
-        shards=settings.shards,
-        merge_window_ms=settings.merge_window_ms,
-        dedup_window_s=settings.dedup_window_s,
-        lease_s=settings.lease_s,
-    )
-    ctx.setdefault("stopping", asyncio.Event())
-    ctx["flusher"] = BatchFlusher(
-        ctx["buffer"], ctx["pool"], max_tries=settings.max_tries, stopping=ctx["stopping"],
-        crash_after_commit=settings.fault_crash_after_commit,
-        on_transient=ctx["metrics"].flush_retries.inc,
-    )
-    ctx["scheduler"] = asyncio.create_task(_schedule(ctx))
-    ctx["outbox_relay"] = asyncio.create_task(
-        relay_forever(ctx["pool"], redis, settings.events_stream)
-    )
-    ctx["reporter"] = WorkerReporter(redis, ctx["metrics"].name, ctx["metrics"].registry)
-    ctx["reporter"].start()
+    """arq's ``on_startup``: build the worker's state from its config."""
+    ctx[STATE] = await open_state(ctx[CONFIG], _schedule, ctx["redis"])
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    if "reporter" in ctx:
-        await ctx.pop("reporter").stop()
-    relay = ctx.get("outbox_relay")
-    if relay is not None:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
-    flusher: BatchFlusher | None = ctx.get("flusher")
-    if flusher is not None:
-        for batch in list(flusher.held.values()):  # cut short: another worker takes it now
-            with contextlib.suppress(Exception):
-                await ctx["buffer"].release(batch)
-    task = ctx.get("scheduler")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if "pool" in ctx:
-        await close_pool(ctx["pool"])
-    if "buffer_redis" in ctx:
-        await ctx["buffer_redis"].aclose()
+    """arq's ``on_shutdown``; safe to call twice or after a failed startup."""
+    st: WorkerState | None = ctx.pop(STATE, None)
+    if st is not None:
+        await close_state(st)
 
 
-def create_worker(
-    settings: Settings,
-    metrics: WorkerMetrics,
-    *,
-    stopping: asyncio.Event | None = None,
-    handle_signals: bool = True,
-) -> Worker:
+def create_worker(config: WorkerConfig, *, handle_signals: bool = True) -> Worker:
+    settings = config.settings
     assert settings.redis_url is not None
-    ctx: dict[str, Any] = {"settings": settings, "metrics": metrics}
-    if stopping is not None:
-        ctx["stopping"] = stopping
     return Worker(
         functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5)],
         cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True)],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
-        ctx=ctx,
+        ctx={CONFIG: config},
         max_jobs=settings.worker_concurrency,
         keep_result=0,
         poll_delay=0.05,
@@ -209,16 +149,20 @@ def create_worker(
     )
 
 
-def run(settings: Settings, index: int = 0) -> None:
+def run(
+    settings: Settings, index: int = 0, *, after_commit: Callable[[], None] | None = None
+) -> None:
     """Run one worker process until SIGINT/SIGTERM."""
     metrics = WorkerMetrics.create(name=str(index))
     port = settings.worker_metrics_port + index
     start_http_server(port, addr=settings.http_host, registry=metrics.registry)
     log.info("worker_started", index=index, metrics=f"http://{settings.http_host}:{port}/metrics")
-    asyncio.run(_run_until_signal(settings, metrics))
+    asyncio.run(_run_until_signal(settings, metrics, after_commit))
 
 
-async def _run_until_signal(settings: Settings, metrics: WorkerMetrics) -> None:
+async def _run_until_signal(
+    settings: Settings, metrics: WorkerMetrics, after_commit: Callable[[], None] | None
+) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully within ``settings.shutdown_s``.
 
     No new job starts; running flush jobs finish the batch in hand and drain no more; what is
@@ -232,7 +176,8 @@ async def _run_until_signal(settings: Settings, metrics: WorkerMetrics) -> None:
         loop.add_signal_handler(sig, stopping.set)
     pause = 0.5
     while not stopping.is_set():
-        worker = create_worker(settings, metrics, stopping=stopping, handle_signals=False)
+        config = WorkerConfig(settings, metrics, stopping, after_commit)
+        worker = create_worker(config, handle_signals=False)
         main = asyncio.create_task(worker.async_run())
         stop = asyncio.create_task(stopping.wait())
         await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -251,7 +196,7 @@ async def _stop_worker(
 ) -> None:
     worker.allow_pick_jobs = False
     if not main.done():
-        worker.ctx["stopping"].set()
+        worker.ctx[CONFIG].stopping.set()
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
         await asyncio.wait(running, timeout=grace_s)

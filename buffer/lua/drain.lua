@@ -8,8 +8,8 @@ local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonum
 if #keys == 0 then return nil end
 local vals = redis.call('HMGET', KEYS[1], unpack(keys))
 redis.call('HDEL', KEYS[1], unpack(keys))
--- A chapter header (see merge.lua) and its tail key become one msgpack array:
--- [header, event, ...], with a 32-bit array length in front.
+-- A chapter header (see merge.lua) and its tail key become one DrainedChapter of
+-- buffer/entries.py: [header, [event, ...]], the events' array with a 32-bit length in front.
 local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
 for i = 1, #keys do
   local v = vals[i]
@@ -17,9 +17,9 @@ for i = 1, #keys do
     local tkey = tail_prefix .. keys[i]
     local tail = redis.call('GET', tkey) or ''
     redis.call('DEL', tkey)
-    local len = cmsgpack.unpack(v)[5] + 1
-    vals[i] = string.char(0xdd, math.floor(len / 16777216) % 256, math.floor(len / 65536) % 256,
-                          math.floor(len / 256) % 256, len % 256) .. v .. tail
+    local len = cmsgpack.unpack(v)[5]
+    vals[i] = string.char(0x92) .. v .. string.char(0xdd, math.floor(len / 16777216) % 256,
+              math.floor(len / 65536) % 256, math.floor(len / 256) % 256, len % 256) .. tail
   end
 end
 redis.call('ZREM', KEYS[2], unpack(keys))

@@ -2,10 +2,12 @@
 -- KEYS[1] buf hash (keyid -> msgpack entry), KEYS[2] due zset (keyid -> due ms),
 -- KEYS[3 .. 2+NB] event-id dedup buckets (newest first), then 2 keys per source (max seq, ring).
 -- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit.
--- payload = {events, ops}; events[i] = {event_id, source_slot (0 = none), seq};
--- ops[j] = {event_index, keyid, 'c' | 'k', urgent (0|1), data}.
--- A course entry is {state, attempts, accepted_ms}, a chapter entry is laid out as described at
--- read_chapter; accepted_ms is when the key was first dirtied, for lag.
+-- Every array's layout is a Struct of buffer/entries.py (positions are the fields in order):
+-- payload = MergeRequest {events, ops}; events[i] = EventSlot {event_id, source_slot, seq};
+-- ops[j] = ChapterOp {'c', event_index, keyid, urgent, TailEvent} or
+--          CourseOp {'k', event_index, keyid, urgent, CourseChange}.
+-- A course entry is CourseEntry {state, attempts, accepted_ms}, a chapter entry is laid out as
+-- described at read_chapter; accepted_ms is when the key was first dirtied, for lag.
 -- Returns {flags, pending}: one char per event, '1' accepted or '0' duplicate, and the number
 -- of keys now pending in the shard (for the ingest's high-water check).
 local payload = cmsgpack.unpack(ARGV[1])
@@ -114,7 +116,8 @@ local function after(a_ts, a_id, b_ts, b_id)
   return a_ts > b_ts or (a_ts == b_ts and a_id > b_id)
 end
 
--- The in-order fold step of waymark/model.py `fold`; base fields by position:
+-- The fold step of buffer/fold.py `fold` (a differential test holds the two together); the
+-- fields of Base by position:
 -- 1 upto_ts 2 upto_id 3 first 4 last 5 prog 6 c_ts 7 c_id 8 c_at 9 u_ts 10 u_id
 -- 11 time_ms 12 pos 13 pos_ts 14 pos_id
 local function fold(b, ev)
@@ -227,9 +230,9 @@ local function add_chapter_event(entry, ev)
   hdr[3], hdr[4] = tail[#tail][1], tail[#tail][2]
 end
 
--- Course entry: {state, attempts}; state by position: 1 reset_ts 2 reset_id 3 enroll_status
--- 4 enroll_ts 5 enroll_id 6 seen_ts 7 view_chapter 8 view_ts 9 view_id.
--- data = {sub, ts, id, extra}: 'R' reset, 'E' enrollment, 'V' view, 'Q' quiz attempt.
+-- Course entry: {state, attempts}; state (CourseState) by position: 1 reset_ts 2 reset_id
+-- 3 enroll_status 4 enroll_ts 5 enroll_id 6 seen_ts 7 view_chapter 8 view_ts 9 view_id.
+-- d = CourseChange {kind, ts, id, extra}: 'R' reset, 'E' enrollment, 'V' view, 'Q' quiz attempt.
 local function add_course_event(entry, d)
   local s = entry[1]
   local sub, ts, id, extra = d[1], d[2], d[3], d[4]
@@ -248,12 +251,12 @@ end
 local entries, urgent = {}, {}
 for j = 1, #ops do
   local op = ops[j]
-  if ok[op[1]] then
-    local key = op[2]
+  if ok[op[2]] then
+    local key = op[3]
     local entry = entries[key]
     if entry == nil then
       local raw = redis.call('HGET', KEYS[1], key)
-      if op[3] == 'c' then
+      if op[1] == 'c' then
         entry = read_chapter(raw, now, tail_prefix .. key)
         entry.chapter = true
       elseif raw then
@@ -263,8 +266,8 @@ for j = 1, #ops do
       end
       entries[key] = entry
     end
-    if op[3] == 'c' then add_chapter_event(entry, op[5]) else add_course_event(entry, op[5]) end
-    if op[4] == 1 then urgent[key] = true end
+    if op[1] == 'c' then add_chapter_event(entry, op[5]) else add_course_event(entry, op[5]) end
+    if op[4] then urgent[key] = true end
   end
 end
 for key, entry in pairs(entries) do

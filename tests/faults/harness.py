@@ -51,17 +51,20 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("ab") as out:
-            return subprocess.Popen([sys.executable, "-m", "waymark", *args],
-                                    env={**self.env, **env}, stderr=out)
+            return subprocess.Popen([sys.executable, "-m", *argv], env={**self.env, **env},
+                                    stderr=out)
 
     def start_serve(self, **env: str) -> None:
-        self.serve = self._spawn("serve", ["serve"], **env)
+        self.serve = self._spawn("serve", ["waymark", "serve"], **env)
 
-    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, *, crash_after_commit: bool = False, **env: str
+                     ) -> subprocess.Popen[bytes]:
+        """A worker process; with ``crash_after_commit`` one that dies after its first commit."""
         env.setdefault("WAYMARK_WORKER_METRICS_PORT", str(free_port()))
-        p = self._spawn(f"worker-{len(self.workers)}", ["worker"], **env)
+        argv = ["tests.faults.crash_worker"] if crash_after_commit else ["waymark", "worker"]
+        p = self._spawn(f"worker-{len(self.workers)}", argv, **env)
         self.workers.append(p)
         return p
 

@@ -95,6 +95,6 @@ async def test_the_lag_of_every_applied_entry_is_observed(
     await post(client, [event("chapter_progress", chapter_id=f"ch-{i}", progress=1)
                         for i in range(3)])
     await pipeline.flush()
-    lag = pipeline.ctx["metrics"].event_lag
+    lag = pipeline.state.metrics.event_lag
     count = next(s.value for s in lag.collect()[0].samples if s.name.endswith("_count"))
     assert count == 3  # one per chapter entry

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from buffer.entries import CourseChange
 from buffer.merge_buffer import SOURCE_RING, MergeBuffer, ShardWrite
 
 
@@ -68,7 +69,7 @@ async def test_seq_dedup_matches_its_definition(buffer: MergeBuffer, seed: int) 
         w = ShardWrite()
         for q in part:
             n = w.add_event(len(got), f"e-{seed}-{len(got)}-{q}", "phone-1", q)
-            w.course_op(n, "u|c", False, "V", 1_700_000_000_000 + q, f"e-{q}", "")
+            w.course_op(n, "u|c", False, CourseChange("V", 1_700_000_000_000 + q, f"e-{q}", ""))
         flags, _ = (await buffer.write({0: w}))[0]
         got += [f == "1" for f in flags]
     assert got == definition(seqs)

@@ -12,6 +12,7 @@ from ingest.app import SERVER_OPTIONS, create_app
 from tests.helpers import event
 from tests.integration.test_pipeline import chapter, post, progress
 from waymark.settings import Settings
+from workers.context import WorkerConfig
 from workers.main import create_worker
 from workers.metrics import WorkerMetrics
 
@@ -30,7 +31,7 @@ async def wait_for_progress(client: TestClient, deadline_s: float) -> float:
 
 async def test_the_worker_flushes_after_the_merge_window(settings: Settings) -> None:
     windowed = settings.replace(merge_window_ms=500)
-    worker = create_worker(windowed, WorkerMetrics.create())
+    worker = create_worker(WorkerConfig(windowed, WorkerMetrics.create()))
     task = asyncio.create_task(worker.async_run())
     server = TestServer(create_app(windowed))
     await server.start_server(**SERVER_OPTIONS)

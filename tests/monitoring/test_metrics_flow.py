@@ -81,7 +81,7 @@ async def test_counters_gauges_and_histograms_move_by_what_a_run_did(
     assert sample(text, "waymark_queue_dead_letter_batches") == 0
 
     assert await pipeline.flush() == 3
-    worker = generate_latest(pipeline.ctx["metrics"].registry).decode()
+    worker = generate_latest(pipeline.state.metrics.registry).decode()
     assert sample(worker, "waymark_flush_batch_keys_sum") == 3
     assert sample(worker, "waymark_flush_seconds_count") == sample(
         worker, "waymark_flush_batch_keys_count")
@@ -112,8 +112,8 @@ async def test_alerts_need_the_read_scope_and_list_every_alert(client: TestClien
 async def test_alerts_see_the_workers_through_their_reports(
     client: TestClient, pipeline: Pipeline
 ) -> None:
-    pipeline.ctx["metrics"].heartbeat.set(time.time())
-    await pipeline.ctx["reporter"].publish()
+    pipeline.state.metrics.heartbeat.set(time.time())
+    await pipeline.state.reporter.publish()
 
     async def heartbeat_ok() -> bool:
         resp = await client.get("/v1/alerts", headers=auth(READ_KEY))
@@ -143,7 +143,7 @@ async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(
     await post(client, {"events": [event("chapter_completed", chapter_id="ch-1")]})
     await pipeline.flush()
     exported = exported_names(await scrape(client))
-    exported |= exported_names(generate_latest(pipeline.ctx["metrics"].registry).decode())
+    exported |= exported_names(generate_latest(pipeline.state.metrics.registry).decode())
     exprs = rule_expressions() + dashboard_expressions()
     assert len(dashboard_expressions()) >= 12
     used = set().union(*(promql_names(e) for e in exprs)) - PROMQL_BUILTINS
@@ -173,7 +173,7 @@ async def test_without_redis_the_queue_is_unknown_and_the_heartbeat_alert_fires(
 
 
 async def test_a_transient_apply_failure_counts_as_a_retry(pipeline: Pipeline) -> None:
-    pipeline.ctx["flusher"].on_transient()
-    worker = generate_latest(pipeline.ctx["metrics"].registry).decode()
+    pipeline.state.flusher.on_transient()
+    worker = generate_latest(pipeline.state.metrics.registry).decode()
     assert sample(worker, "waymark_flush_retries_total") == 1
     assert sample(worker, "waymark_flush_errors_total") == 0

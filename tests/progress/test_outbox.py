@@ -76,7 +76,7 @@ async def test_a_relay_killed_mid_way_loses_and_duplicates_nothing(
     users = [f"u-{i}" for i in range(12)]
     await post(client, [event("enrollment", user_id=u, status="enrolled") for u in users])
     await pipeline.flush()
-    pool, redis = pipeline.ctx["pool"], pipeline.ctx["buffer_redis"]
+    pool, redis = pipeline.state.pool, pipeline.state.redis
 
     async def crash(numbers: list[int]) -> None:
         raise RelayCrash(numbers)
@@ -105,7 +105,7 @@ async def test_relayed_rows_are_forgotten_after_their_retention(
     await stop_background_relay(pipeline)
     await post(client, [event("enrollment", status="enrolled")])
     await pipeline.flush()
-    pool, redis = pipeline.ctx["pool"], pipeline.ctx["buffer_redis"]
+    pool, redis = pipeline.state.pool, pipeline.state.redis
     assert await prune_sent(pool, keep_s=0) == 0  # not relayed yet: kept
     await relay_once(pool, redis)
     assert await prune_sent(pool, keep_s=3600) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import msgspec
+
 from buffer.fold import (
     COMPLETING,
     PROGRESS,
@@ -19,7 +21,7 @@ from buffer.fold import (
 
 def ev(ts: int, kind: str = PROGRESS, p: float = 10.0, time_ms: int = 1000,
        pos: float = -1.0) -> TailEvent:
-    return (ts, f"e{ts:06d}", kind, p, time_ms, pos)
+    return TailEvent(ts, f"e{ts:06d}", kind, p, time_ms, pos)
 
 
 def state_of(*events: TailEvent) -> ChapterState:
@@ -64,6 +66,15 @@ def test_a_reset_drops_what_came_at_or_before_it() -> None:
     assert summarize_chapter(trim_chapter(st, 5)).first_ts is None
 
 
-def test_the_state_survives_its_wire_form() -> None:
+def test_the_state_survives_its_stored_form() -> None:
     st = state_of(*[ev(t) for t in range(1, 40)])
-    assert ChapterState.from_wire(st.to_wire()) == st
+    assert not st.base.empty
+    raw = msgspec.msgpack.encode(st)
+    assert msgspec.msgpack.decode(raw, type=ChapterState) == st
+
+
+def test_a_state_stored_with_an_empty_base_array_still_decodes() -> None:
+    """Rows written before the states were Structs hold ``[]`` for an empty base."""
+    raw = msgspec.msgpack.encode([[], [[5, "e5", PROGRESS, 30.0, 2000, 7.0]]])
+    st = msgspec.msgpack.decode(raw, type=ChapterState)
+    assert st.base.empty and st.tail == [TailEvent(5, "e5", PROGRESS, 30.0, 2000, 7.0)]

@@ -1,0 +1,145 @@
+"""The merge buffer's entry format: every value that crosses between Python and the Lua scripts.
+
+One definition, as msgspec ``array_like`` Structs: a Struct's fields, in order, are the positions
+of the msgpack array the scripts read and write (``lua/merge.lua`` names the same positions in
+its comments). The ingest encodes a :class:`MergeRequest` per shard; ``merge.lua`` folds it into
+chapter and course entries; ``drain.lua`` hands a worker each entry as a :class:`DrainedChapter`
+or a :class:`CourseEntry`; the apply step decodes them with :func:`decode_entry`.
+
+Versions: ``ENTRY_FORMAT`` names the layout written now. A drained chapter of format 1 was one
+flat array ``[header, *events]`` (and before it ``[base, events, accepted_ms]``); batches in
+flight or dead-lettered across an upgrade are still read (:func:`decode_entry`). Add a field
+only at the end of a Struct, with a default, so that older entries keep decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from buffer.fold import Base, ChapterState, CourseState, TailEvent
+
+ENTRY_FORMAT = 2
+"""2: a drained chapter is ``[header, [events]]``; 1: ``[header, *events]``."""
+
+
+class EventSlot(msgspec.Struct, array_like=True, frozen=True):
+    """One event of a request, for deduplication: by id, or by (source, seq) when it has one."""
+
+    event_id: str
+    source_slot: int
+    """1-based index of the event's source among the request's sources; 0: none."""
+    seq: int
+
+
+class ChapterOp(msgspec.Struct, array_like=True, frozen=True, tag="c"):
+    """Add ``event`` to a chapter's entry if event number ``ev`` (1-based) is not a duplicate."""
+
+    ev: int
+    keyid: str
+    urgent: bool
+    event: TailEvent
+
+
+class CourseChange(msgspec.Struct, array_like=True, frozen=True):
+    """A course-level fact: ``R`` reset, ``E`` enrollment, ``V`` view, ``Q`` quiz attempt."""
+
+    kind: str
+    ts: int
+    event_id: str
+    extra: str
+    """The enrollment status, the viewed chapter, or the quiz attempt as JSON."""
+
+
+class CourseOp(msgspec.Struct, array_like=True, frozen=True, tag="k"):
+    """Fold ``change`` into a course's entry if event number ``ev`` is not a duplicate."""
+
+    ev: int
+    keyid: str
+    urgent: bool
+    change: CourseChange
+
+
+Op = ChapterOp | CourseOp
+
+
+class MergeRequest(msgspec.Struct, array_like=True):
+    """What one request sends ``merge.lua`` for one shard."""
+
+    events: list[EventSlot] = msgspec.field(default_factory=list)
+    ops: list[Op] = msgspec.field(default_factory=list)
+
+
+class ChapterHeader(msgspec.Struct, array_like=True):
+    """A chapter entry's header in the shard's hash; its tail events live in a string key."""
+
+    base: Base
+    accepted_ms: int
+    """When the entry's first event was accepted (event lag is measured from it)."""
+    last_ts: int
+    last_id: str
+    n: int
+    """How many events the tail holds."""
+
+
+class DrainedChapter(msgspec.Struct, array_like=True):
+    header: ChapterHeader
+    events: list[TailEvent]
+
+    @property
+    def state(self) -> ChapterState:
+        return ChapterState(self.header.base, self.events)
+
+
+class QuizRecord(msgspec.Struct, array_like=True):
+    """A quiz attempt as carried in ``CourseChange.extra`` (JSON, array-like)."""
+
+    quiz_id: str
+    attempt_id: str
+    chapter_id: str | None
+    ts: int
+    score: float
+    max_score: float
+    passed: bool
+    duration_s: float | None
+    responses: list[Any]
+
+
+class CourseEntry(msgspec.Struct, array_like=True):
+    """A course's entry: merged course state and the quiz attempts seen since the last drain."""
+
+    state: CourseState
+    attempts: list[tuple[str, str]]
+    """(event id, :class:`QuizRecord` as JSON)."""
+    accepted_ms: int | None = None
+
+
+encode_request = msgspec.msgpack.Encoder().encode
+_drained_chapter = msgspec.msgpack.Decoder(DrainedChapter).decode
+_course_entry = msgspec.msgpack.Decoder(CourseEntry).decode
+decode_quiz = msgspec.json.Decoder(QuizRecord).decode
+
+_FIXARRAY_2 = 0x92
+
+
+def decode_chapter(raw: bytes) -> tuple[ChapterState, int | None]:
+    """A drained chapter entry: its state and when its first event was accepted."""
+    if raw[0] == _FIXARRAY_2:
+        entry = _drained_chapter(raw)
+        return entry.state, entry.header.accepted_ms
+    return _decode_chapter_v1(msgspec.msgpack.decode(raw))
+
+
+def _decode_chapter_v1(wire: list[Any]) -> tuple[ChapterState, int | None]:
+    head = wire[0]
+    if head and isinstance(head[0], list):  # [header, *events]
+        header = msgspec.convert(head, ChapterHeader)
+        events = msgspec.convert(wire[1:], list[TailEvent])
+        return ChapterState(header.base, events), header.accepted_ms
+    state = msgspec.convert(wire[:2], ChapterState)  # [base, events, accepted_ms]
+    return state, int(wire[2]) if len(wire) > 2 else None
+
+
+def decode_course(raw: bytes) -> CourseEntry:
+    return _course_entry(raw)
