@@ -60,6 +60,12 @@ def test_a_debug_log_of_auth_successes_and_failures_holds_no_secret(
             assert call(f"{url}/v1/users/u-1/courses/c-1", bad) == 401
     text = log.read_text()
     assert "request_refused" in text and "request_authenticated" in text  # debug was on
+    canonical = [line for line in map(json.loads, filter(None, text.splitlines()))
+                 if line["event"] == "request" and line["route"] != "/health"]
+    assert len(canonical) == 12  # one per call above, whatever its credential
+    assert {line["route"] for line in canonical} == {
+        "/v1/events", "/v1/users/{user_id}/courses/{course_id}"}
+    assert all(line["request_id"] for line in canonical)
     for secret in sent:
         assert secret not in text, f"a secret ({secret[:4]}…) was logged"
     for jwt in (t for t in sent if t.count(".") == 2):
