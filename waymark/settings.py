@@ -110,8 +110,12 @@ class Settings:
         for attr, var in ints.items():
             if var in e:
                 values[attr] = _positive_int(var, e[var], allow_zero=attr == "merge_window_ms")
+        for attr, var in PORTS.items():
+            if var in e and _positive_int(var, e[var]) > MAX_PORT:
+                raise SettingsError(f"{var} must be a TCP port (1-{MAX_PORT}), got {e[var]!r}")
         if "WAYMARK_CATALOG_CACHE_S" in e:
-            values["catalog_cache_s"] = float(e["WAYMARK_CATALOG_CACHE_S"])
+            cache_s = _non_negative_float("WAYMARK_CATALOG_CACHE_S", e["WAYMARK_CATALOG_CACHE_S"])
+            values["catalog_cache_s"] = cache_s
         if "WAYMARK_MONITOR_PORT" in e:
             port = e["WAYMARK_MONITOR_PORT"]
             values["monitor_port"] = _positive_int("WAYMARK_MONITOR_PORT", port)
@@ -154,7 +158,7 @@ class Settings:
 
 
 def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
-    """Parse ``name:secret:scope+scope,...`` (SPEC §3)."""
+    """Parse ``name:secret:scope+scope,...``."""
     keys: list[ApiKey] = []
     for raw in spec.split(","):
         entry = raw.strip()
@@ -175,6 +179,13 @@ def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
 def format_api_keys(keys: tuple[ApiKey, ...]) -> str:
     return ",".join(f"{k.name}:{k.secret}:{'+'.join(sorted(k.scopes))}" for k in keys)
 
+
+MAX_PORT = 65535
+PORTS = {
+    "http_port": "WAYMARK_HTTP_PORT",
+    "worker_metrics_port": "WAYMARK_WORKER_METRICS_PORT",
+    "monitor_port": "WAYMARK_MONITOR_PORT",
+}
 
 MONITOR_FLOATS = {
     "monitor_interval_s": "WAYMARK_MONITOR_INTERVAL_S",

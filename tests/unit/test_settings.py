@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+from waymark.cli import main
 from waymark.settings import Settings, SettingsError, parse_api_keys
 
 
@@ -40,3 +44,47 @@ def test_unusable_values_are_refused(env: dict[str, str]) -> None:
 def test_api_keys_parse_several_entries() -> None:
     keys = parse_api_keys("a:s1:ingest, b:s2:read+admin,")
     assert [(k.name, k.secret) for k in keys] == [("a", "s1"), ("b", "s2")]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTED = sorted(set(re.findall(r"^\| `(WAYMARK_[A-Z0-9_]+)`",
+                                   (ROOT / "README.md").read_text(), re.M)))
+FREE_TEXT = {"WAYMARK_HTTP_HOST", "WAYMARK_DATA_DIR", "WAYMARK_EVENTS_STREAM",
+             "WAYMARK_USER_TOKEN_AUDIENCE", "WAYMARK_CORS_ORIGINS", "WAYMARK_QUEUE_REDIS_URL"}
+"""Variables whose value is any text; every other one is a number or a closed set."""
+
+
+def test_the_readme_documents_every_variable_the_settings_read() -> None:
+    read = set(re.findall(r'"(WAYMARK_[A-Z0-9_]+)"', (ROOT / "waymark" / "settings.py")
+                          .read_text() + (ROOT / "waymark" / "logs.py").read_text()))
+    assert read and read <= set(DOCUMENTED)
+
+
+@pytest.mark.parametrize("var", [v for v in DOCUMENTED if v not in FREE_TEXT])
+@pytest.mark.parametrize("bad", ["many", "-3", "1e999", "99999999999999999999", "7.5x"])
+def test_a_bad_value_in_any_variable_exits_2_naming_it(
+    var: str, bad: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``waymark`` itself, in process: exit code 2, the variable named, no traceback."""
+    for name in DOCUMENTED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, bad)
+    try:
+        code = main(["config"])
+    except SystemExit as e:  # pragma: no cover - what the test exists to catch
+        raise AssertionError(f"{var}={bad!r} ended the CLI with SystemExit({e.code})") from e
+    err = capsys.readouterr().err
+    if code == 0:
+        # a few values are legitimately usable (a huge burst, a 1e999 never is)
+        assert bad in ("99999999999999999999",) and var not in PORT_VARIABLES, (var, bad)
+        return
+    assert code == 2 and var in err and "Traceback" not in err, (var, bad, err)
+
+
+PORT_VARIABLES = {"WAYMARK_HTTP_PORT", "WAYMARK_WORKER_METRICS_PORT", "WAYMARK_MONITOR_PORT"}
+
+
+@pytest.mark.parametrize("var", sorted(PORT_VARIABLES))
+def test_a_port_beyond_65535_is_refused(var: str) -> None:
+    with pytest.raises(SettingsError, match=var):
+        Settings.from_env({var: "70000"})
