@@ -110,7 +110,7 @@ class Settings:
         for attr, var in ints.items():
             if var in e:
                 values[attr] = _positive_int(var, e[var], allow_zero=attr == "merge_window_ms")
-        for attr, var in PORTS.items():
+        for var in PORTS:
             if var in e and _positive_int(var, e[var]) > MAX_PORT:
                 raise SettingsError(f"{var} must be a TCP port (1-{MAX_PORT}), got {e[var]!r}")
         if "WAYMARK_CATALOG_CACHE_S" in e:
@@ -181,11 +181,7 @@ def format_api_keys(keys: tuple[ApiKey, ...]) -> str:
 
 
 MAX_PORT = 65535
-PORTS = {
-    "http_port": "WAYMARK_HTTP_PORT",
-    "worker_metrics_port": "WAYMARK_WORKER_METRICS_PORT",
-    "monitor_port": "WAYMARK_MONITOR_PORT",
-}
+PORTS = ("WAYMARK_HTTP_PORT", "WAYMARK_WORKER_METRICS_PORT", "WAYMARK_MONITOR_PORT")
 
 MONITOR_FLOATS = {
     "monitor_interval_s": "WAYMARK_MONITOR_INTERVAL_S",
