@@ -1,11 +1,12 @@
 """The outbox relay: committed domain events from PostgreSQL to the Redis Stream, exactly once.
 
-One relay runs at a time (a session advisory lock; a crashed relay's session ends and frees it).
-It first gives the unnumbered rows their stream numbers in commit order and commits that, then
-adds each numbered, unsent row with the explicit stream id ``0-<stream_no>``, in order, and marks
-the rows sent. Redis refuses an id at or below the stream's last one, so a row added before a
-crash and offered again after it is recognised (and only marked), never added twice; and since
-rows are added in number order by one relay, everything below the last added id is in the stream.
+One relay runs at a time (a session advisory lock; a crashed relay's session ends and frees it; the
+SQL is ``aggregator.outbox``). It first gives the unnumbered rows their stream numbers in commit
+order and commits that, then adds each numbered, unsent row with the explicit stream id
+``0-<stream_no>``, in order, and marks the rows sent. Redis refuses an id at or below the stream's
+last one, so a row added before a crash and offered again after it is recognised (and only marked),
+never added twice; and since rows are added in number order by one relay, everything below the last
+added id is in the stream.
 """
 
 from __future__ import annotations
@@ -20,29 +21,14 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from aggregator import outbox
 from aggregator.events import EVENTS_STREAM
 
 log = structlog.get_logger()
 
 STREAM_MAXLEN = 1_000_000
-RELAY_LOCK = 0x5741594E
 RELAY_INTERVAL_S = 0.2
-KEEP_SENT_S = 86_400
 PRUNE_EVERY_S = 60.0
-
-_NUMBER = """
-UPDATE outbox SET stream_no = n.no
-FROM (SELECT seq, nextval('outbox_stream_no') AS no
-      FROM (SELECT seq FROM outbox WHERE stream_no IS NULL ORDER BY seq LIMIT $1) s
-      ORDER BY seq) n
-WHERE outbox.seq = n.seq
-"""
-_PENDING = """
-SELECT stream_no, event_id::text AS event_id, type, user_id, course_id, occurred_at,
-       payload::text AS payload
-FROM outbox WHERE stream_no IS NOT NULL AND sent_at IS NULL ORDER BY stream_no LIMIT $1
-"""
-_MARK = "UPDATE outbox SET sent_at = now() WHERE stream_no = ANY($1::int8[])"
 
 Hook = Callable[[list[int]], Awaitable[None]]
 
@@ -68,11 +54,10 @@ async def relay_once(
     ``after_add`` runs between adding and marking sent (tests crash the relay there).
     """
     async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+        if not await outbox.try_relay_lock(conn):
             return 0
         try:
-            await conn.execute(_NUMBER, limit)
-            rows = await conn.fetch(_PENDING, limit)
+            rows = await outbox.numbered_unsent(conn, limit)
             if not rows:
                 return 0
             pipe = redis.pipeline(transaction=False)
@@ -97,19 +82,18 @@ async def relay_once(
             numbers = [r["stream_no"] for r in rows]
             if after_add is not None:
                 await after_add(numbers)
-            await conn.execute(_MARK, numbers)
+            await outbox.mark_sent(conn, numbers)
             return added
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK)
+            await outbox.release_relay_lock(conn)
 
 
-async def prune_sent(pool: asyncpg.Pool[asyncpg.Record], keep_s: int = KEEP_SENT_S) -> int:
+async def prune_sent(
+    pool: asyncpg.Pool[asyncpg.Record], keep_s: int = outbox.KEEP_SENT_S
+) -> int:
     """Forget rows relayed more than ``keep_s`` ago (the stream has them)."""
     async with pool.acquire() as conn:
-        status = await conn.execute(
-            "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)", keep_s
-        )
-    return int(status.split()[-1])
+        return await outbox.prune_sent(conn, keep_s)
 
 
 async def relay_forever(
