@@ -54,3 +54,26 @@ c.close()
         cwd=tmp_path,
     )
     assert stub.ids() == out.split()
+
+
+@pytest.mark.slow
+def test_the_sdk_and_the_server_install_side_by_side_in_one_venv(tmp_path: Path) -> None:
+    """The SDK's wheel and the server (editable) share a venv: each imports, neither overwrote
+    the other, and the server validates with the installed SDK's wire schema."""
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    py = venv / "bin" / "python"
+    run(py, "-m", "pip", "install", "-q", ROOT / "client_sdk")
+    run(py, "-m", "pip", "install", "-q", "-e", ROOT)
+    out = run(py, "-c", """
+import waymark_client, waymark_client.wire, waymark.cli, ingest.prepare
+print(waymark_client.__file__)
+print(waymark.cli.__file__)
+print(ingest.prepare.Event is waymark_client.wire.Event)
+""", cwd=tmp_path)
+    sdk_file, server_file, same_schema = out.split()
+    assert sdk_file.startswith(str(venv)) and server_file == str(ROOT / "waymark" / "cli.py")
+    assert same_schema == "True"
+    files = run(py, "-m", "pip", "show", "-f", "waymark-client")
+    assert not [f for f in files.split() if f.startswith(("waymark/", "ingest/"))]
+    run(py, "-m", "pip", "check")
