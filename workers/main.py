@@ -17,6 +17,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -44,34 +45,65 @@ async def flush_shard(ctx: dict[str, Any], shard: int) -> int:
     """Drain and apply due batches of ``shard``; return how many keys were applied.
 
     The shard lock (renewed per batch, expiring on its own if this process dies) keeps two
-    jobs off one shard; a job that finds it taken returns at once.
+    jobs off one shard; a job that finds it taken returns at once. A job that applied anything
+    ends with one canonical ``flush_job`` line; every line logged while a batch is in hand
+    carries its ``batch_id``, and every line of the job its ``job_id`` and ``shard``.
     """
     st = state(ctx)
     token = uuid.uuid4().hex
-    if not await st.buffer.lock_shard(shard, token, SHARD_LOCK_MS):
-        return 0
-    try:
-        return await _flush_locked(st, shard, token)
-    finally:
-        await st.buffer.unlock_shard(shard, token)
+    with structlog.contextvars.bound_contextvars(job_id=ctx.get("job_id"), shard=shard):
+        if not await st.buffer.lock_shard(shard, token, SHARD_LOCK_MS):
+            return 0
+        report = FlushReport(time.perf_counter())
+        try:
+            await _flush_locked(st, shard, token, report)
+        finally:
+            await st.buffer.unlock_shard(shard, token)
+            report.log()
+        return report.keys
 
 
-async def _flush_locked(st: WorkerState, shard: int, token: str) -> int:
+@dataclass
+class FlushReport:
+    """What one flush job did: the fields of its canonical log line."""
+
+    started: float
+    batches: int = 0
+    keys: int = 0
+    dead: int = 0
+    redelivered: int = 0
+    ended: str = "drained"
+    """``drained`` (no due key left), ``slice_used``, ``stopping``, ``lock_lost`` or
+    ``poison_pending`` (a failing key waits for its next try)."""
+
+    def log(self) -> None:
+        level = log.info if self.batches else log.debug
+        level("flush_job", batches=self.batches, keys=self.keys, dead=self.dead,
+              redelivered=self.redelivered, ended=self.ended,
+              duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
+
+
+async def _flush_locked(st: WorkerState, shard: int, token: str, report: FlushReport) -> None:
     buffer, settings, metrics, flusher = st.buffer, st.settings, st.metrics, st.flusher
     deadline = time.monotonic() + FLUSH_SLICE_S
-    applied = 0
-    while time.monotonic() < deadline and not st.stopping.is_set():
+    while True:
+        if time.monotonic() >= deadline or st.stopping.is_set():
+            report.ended = "stopping" if st.stopping.is_set() else "slice_used"
+            return
         if not await buffer.lock_shard(shard, token, SHARD_LOCK_MS):
-            break
+            report.ended = "lock_lost"
+            return
         batch = await buffer.reclaim(shard) or await buffer.drain(shard, settings.flush_batch)
         if batch is None:
-            break
+            return
         start = time.perf_counter()
-        try:
-            outcome = await flusher.flush(batch)
-        except PoisonPending:
-            metrics.flush_errors.inc()
-            break  # re-delivered with the same id after a backoff
+        with structlog.contextvars.bound_contextvars(batch_id=batch.batch_id):
+            try:
+                outcome = await flusher.flush(batch)
+            except PoisonPending:
+                metrics.flush_errors.inc()
+                report.ended = "poison_pending"
+                return  # re-delivered with the same id after a backoff
         committed_ms = time.time() * 1000
         for result in outcome.results:
             for accepted in result.accepted_ms:
@@ -79,12 +111,10 @@ async def _flush_locked(st: WorkerState, shard: int, token: str) -> int:
         metrics.applied(outcome.results, outcome.dead)
         metrics.flush_seconds.observe(time.perf_counter() - start)
         metrics.flush_batch_keys.observe(len(batch.entries))
-        applied += len(batch.entries)
-        log.debug(
-            "batch_applied", shard=shard, batch_id=batch.batch_id, keys=len(batch.entries),
-            dead=outcome.dead, redelivered=batch.redelivered,
-        )
-    return applied
+        report.batches += 1
+        report.keys += len(batch.entries)
+        report.dead += outcome.dead
+        report.redelivered += batch.redelivered
 
 
 async def prune_ledger(ctx: dict[str, Any]) -> int:
