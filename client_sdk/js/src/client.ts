@@ -2,8 +2,9 @@
  * `WaymarkClient`: the browser side of `POST /v1/events` and the course read.
  *
  * One batch of the send loop is in flight at a time; when the page is hidden or closed, what
- * waits is sent at once in `keepalive` requests within the browser's 64 KiB budget, and what
- * does not fit stays in storage for the next load. An event leaves storage only when the server
+ * waits is sent at once in `keepalive` requests within the browser's 64 KiB budget (keepalive
+ * only then: Chromium caps such requests and they outlive the page), and what does not fit
+ * stays in storage for the next load. An event leaves storage only when the server
  * has answered for it, so a request lost with the page is sent again on the next load, and the
  * server drops the copy by `source_id`/`seq`.
  */
@@ -108,6 +109,7 @@ export class WaymarkClient {
   private pausedUntil = 0;
   private authBlocked = false;
   private keepaliveBytes = 0;
+  private inflight: Entry[] | null = null;
   private closed = false;
   private releaseSlot: () => void = () => {};
 
@@ -269,7 +271,9 @@ export class WaymarkClient {
     const n = packBatches(sizes, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, ENVELOPE_BYTES)[0] ?? 1;
     const batch = waiting.slice(0, n);
     this.queue.seal(batch);
-    this.loop = this.deliver(batch).finally(() => {
+    this.inflight = batch;
+    this.loop = this.deliver(batch, false).finally(() => {
+      this.inflight = null;
       this.loop = null;
       this.schedule();
     });
@@ -280,26 +284,30 @@ export class WaymarkClient {
     if (document.visibilityState === "hidden") this.sendAll();
   };
 
-  /** Page hidden or closing: record last ticks, then send what waits within the keepalive budget. */
+  /**
+   * Page hidden or closing: record last ticks, then send what waits, and the loop's batch in
+   * flight (a page going away cancels it; the server drops a second copy), in keepalive
+   * requests within their budget. What does not fit stays stored for the next load.
+   */
   private readonly sendAll = (): void => {
     for (const hook of this.hooks) hook();
     if (this.closed || this.authBlocked || this.offline()) return;
-    const waiting = this.queue.waiting();
+    const waiting = [...(this.inflight ?? []), ...this.queue.waiting()];
     const budget = KEEPALIVE_LIMIT - this.keepaliveBytes;
     const counts = packBatches(waiting.map((e) => e.size), budget, MAX_BATCH_EVENTS, ENVELOPE_BYTES);
     let start = 0;
     for (const n of counts) {
       const batch = waiting.slice(start, (start += n));
       this.queue.seal(batch);
-      void this.deliver(batch).then(() => this.schedule());
+      void this.deliver(batch, true).then(() => this.schedule());
     }
+    this.inflight = null; // sent again above: not twice on a second hide
   };
 
   /** Send one sealed batch and settle it; `true` when the server answered for it for good. */
-  private async deliver(batch: Entry[], refreshed = false): Promise<boolean> {
+  private async deliver(batch: Entry[], keepalive: boolean, refreshed = false): Promise<boolean> {
     const body = JSON.stringify({ sent_at: new Date().toISOString(), events: batch.map((e) => e.event) });
     const bytes = encoder.encode(body).length;
-    const keepalive = bytes <= KEEPALIVE_LIMIT - this.keepaliveBytes;
     if (keepalive) this.keepaliveBytes += bytes;
     let answer: Answer;
     try {
@@ -324,7 +332,7 @@ export class WaymarkClient {
       return false;
     }
     if (verdict === "auth") {
-      if (!refreshed && (await this.refresh())) return this.deliver(batch, true);
+      if (!refreshed && (await this.refresh())) return this.deliver(batch, keepalive, true);
       this.queue.settle(batch, false);
       this.authBlocked = true; // kept in storage until setToken()
       this.report(new WaymarkError("unauthorized", "user token refused; sending paused until setToken()", 401), events);

@@ -83,9 +83,13 @@ export function trackMedia(client: WaymarkClient, media: HTMLMediaElement, optio
     lastWall = now;
   };
 
+  let jumped = true; // a seek since the last observation: the next segment starts afresh
   const start = (): void => {
     running = !media.paused && !media.seeking;
-    lastTime = media.currentTime;
+    // Events arrive a moment late: on resuming after a pause or a stall, the media already
+    // played from where it stopped, so the segment goes on from there.
+    if (jumped || media.currentTime < lastTime) lastTime = media.currentTime;
+    jumped = false;
     lastWall = performance.now();
   };
 
@@ -118,6 +122,7 @@ export function trackMedia(client: WaymarkClient, media: HTMLMediaElement, optio
       case "seeking": // currentTime is already the target: the segment ended at the last tick
         account(lastTime);
         running = false;
+        jumped = true;
         break;
       case "seeked":
         start();

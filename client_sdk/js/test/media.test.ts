@@ -115,6 +115,18 @@ describe("the media helper", () => {
     expect(sent.filter((e) => e.type === "chapter_completed")).toHaveLength(1);
   });
 
+  it("goes on with the segment when the resume event arrives after the media moved", () => {
+    const { media, tracker } = setup();
+    media.play();
+    media.run(2);
+    media.pause();
+    media.paused = false;
+    media.currentTime += 0.5; // played before "playing" was dispatched
+    media.fire("playing");
+    media.run(1);
+    expect(tracker.snapshot().segments).toEqual([[0, 3.5]]);
+  });
+
   it("counts wall time, not media time, at a faster playback rate", async () => {
     const { media, tracker } = setup();
     media.playbackRate = 2;
