@@ -14,9 +14,9 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
 
-.PHONY: install system-packages up test lint typecheck
+.PHONY: install system-packages up test lint typecheck js
 
-install: system-packages $(VENV)/.installed
+install: system-packages $(VENV)/.installed client_sdk/js/node_modules/.package-lock.json
 
 # prometheus (promtool and the server) serves the monitoring tests; without root it is optional
 # (those tests skip), with root it is installed like the servers.
@@ -25,6 +25,8 @@ system-packages:
 	command -v redis-server >/dev/null || missing+=(redis-server); \
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql); \
 	command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(prometheus); \
+	command -v npm >/dev/null || missing+=(nodejs npm); \
+	command -v chromium >/dev/null || missing+=(chromium); \
 	if (( $${#missing[@]} )); then \
 		if [ "$$(id -u)" != 0 ]; then \
 			echo "Install these system packages first: $${missing[*]}" >&2; exit 1; \
@@ -44,6 +46,11 @@ $(VENV)/.installed: pyproject.toml client_sdk/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ./client_sdk -e '.[dev]'
 	touch $@
 
+# The browser SDK's tools (TypeScript, vitest, playwright-core) exactly as its lockfile says.
+client_sdk/js/node_modules/.package-lock.json: client_sdk/js/package-lock.json
+	cd client_sdk/js && npm ci --no-audit --no-fund
+	touch $@
+
 up: install
 	$(BIN)/waymark up
 
@@ -53,5 +60,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy $(TYPED)
 
-test: lint typecheck
+# The browser SDK: strict typecheck, unit tests, size budget (its Chromium tier runs in pytest).
+js: install
+	cd client_sdk/js && npm run --silent typecheck && npm test --silent && npm run --silent size
+
+test: lint typecheck js
 	$(BIN)/pytest
