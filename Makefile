@@ -19,14 +19,15 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 install: system-packages $(VENV)/.installed client_sdk/js/node_modules/.package-lock.json
 
 # prometheus (promtool and the server) serves the monitoring tests; without root it is optional
-# (those tests skip), with root it is installed like the servers.
+# (those tests skip), with root it is installed like the servers. Node and Chromium serve the
+# browser SDK: installed as root; without root its browser tests fail saying what is missing.
 system-packages:
 	@missing=(); \
 	command -v redis-server >/dev/null || missing+=(redis-server); \
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql); \
 	command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(prometheus); \
-	command -v npm >/dev/null || missing+=(nodejs npm); \
-	command -v chromium >/dev/null || missing+=(chromium); \
+	command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(nodejs npm); \
+	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(chromium); \
 	if (( $${#missing[@]} )); then \
 		if [ "$$(id -u)" != 0 ]; then \
 			echo "Install these system packages first: $${missing[*]}" >&2; exit 1; \
