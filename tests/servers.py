@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 import redis
 
+from aggregator.db import migrate
 from devstack.servers import PostgresServer, RedisServer, free_port
 
 KEEP_TABLES = frozenset({"schema_migrations"})
@@ -61,8 +62,7 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 async def migrated_database_url(postgres_server: PostgresServer) -> str:
     """The session database with every migration applied."""
-    db = pytest.importorskip("aggregator.db")
-    await db.migrate(postgres_server.url)
+    await migrate(postgres_server.url)
     return postgres_server.url
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -21,8 +18,7 @@ from devstack.embedded import StackPorts, choose_ports, load_or_create_dev_key
 from devstack.servers import PostgresServer, RedisServer, free_port, port_is_free
 from devstack.supervisor import Supervisor
 from tests.servers import truncate_tables
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.stack_process import REPO, answers, stack_env, waymark_running
 
 
 def test_redis_keeps_acknowledged_writes_after_being_killed(tmp_path: Path) -> None:
@@ -118,6 +114,8 @@ def test_stack_ports_are_remembered_and_a_busy_one_is_replaced(tmp_path: Path) -
     first = choose_ports(tmp_path)
     assert choose_ports(tmp_path) == first
     with socket.socket() as taken:
+        # A connection an earlier test closed may leave the port in TIME_WAIT; servers bind anyway.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", first.redis))
         taken.listen()
         moved = choose_ports(tmp_path)
@@ -160,20 +158,13 @@ def test_stopping_children_sends_sigterm_first() -> None:
     assert time.monotonic() - started < 10
 
 
-def _waymark_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAYMARK_")}
-    env.pop("REDIS_URL", None)
-    env.pop("DATABASE_URL", None)
-    return env | {"WAYMARK_LOG_FORMAT": "json"} | extra
-
-
 def _waymark(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "waymark", *args]
     return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
 def test_config_prints_settings_without_secrets() -> None:
-    env = _waymark_env(
+    env = stack_env(
         WAYMARK_API_KEYS="ops:s3cr3t-key:read+admin",
         DATABASE_URL="postgresql://app:pa55word@db.internal:5432/waymark",
     )
@@ -185,40 +176,16 @@ def test_config_prints_settings_without_secrets() -> None:
 
 
 def test_serve_refuses_to_start_without_api_keys() -> None:
-    out = _waymark("serve", env=_waymark_env())
+    out = _waymark("serve", env=stack_env())
     assert out.returncode == 2
     assert "WAYMARK_API_KEYS" in out.stderr
-
-
-@contextlib.contextmanager
-def _waymark_running(*args: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
-    """``python -m waymark ARGS`` with stdout piped to the test and stderr (logs) to ``log``."""
-    argv = [sys.executable, "-m", "waymark", *args]
-    with (
-        log.open("w") as stderr,
-        subprocess.Popen(
-            argv,
-            env=env,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        ) as proc,
-    ):
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
 
 
 async def test_stack_serves_redis_and_postgres_until_ctrl_c(
     server_root: Path, tmp_path: Path
 ) -> None:
-    env = _waymark_env(WAYMARK_DATA_DIR=str(server_root / "stack"))
-    with _waymark_running("stack", env=env, log=tmp_path / "stack.log") as proc:
+    env = stack_env(WAYMARK_DATA_DIR=str(server_root / "stack"))
+    with waymark_running("stack", env=env, log=tmp_path / "stack.log") as proc:
         assert proc.stdout is not None
         exports = dict(
             proc.stdout.readline().removeprefix("export ").strip().split("=", 1) for _ in range(2)
@@ -236,18 +203,16 @@ async def test_stack_serves_redis_and_postgres_until_ctrl_c(
 
 
 def test_up_runs_the_stack_and_stops_cleanly_on_ctrl_c(server_root: Path, tmp_path: Path) -> None:
-    pytest.importorskip("ingest.app")
-    pytest.importorskip("workers.main")
     port = free_port()
-    env = _waymark_env(
+    env = stack_env(
         WAYMARK_DATA_DIR=str(server_root / "up"),
         WAYMARK_HTTP_PORT=str(port),
         WAYMARK_WORKERS="1",
         WAYMARK_WORKER_METRICS_PORT=str(free_port()),
     )
     log = tmp_path / "up.log"
-    with _waymark_running("up", env=env, log=log) as proc:
-        assert _answers(f"http://127.0.0.1:{port}/health", proc, within_s=60), log.read_text()
+    with waymark_running("up", env=env, log=log) as proc:
+        assert answers(f"http://127.0.0.1:{port}/health", proc, within_s=60), log.read_text()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, log.read_text()
         assert proc.stdout is not None
@@ -255,14 +220,3 @@ def test_up_runs_the_stack_and_stops_cleanly_on_ctrl_c(server_root: Path, tmp_pa
     secret = load_or_create_dev_key(server_root / "up").secret
     assert f"dev key: {secret}" in printed
     assert secret not in log.read_text(), "secrets never appear in logs"
-
-
-def _answers(url: str, proc: subprocess.Popen[str], within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            time.sleep(0.2)
-    return False
