@@ -6,7 +6,9 @@ Invariants:
 - One process at a time owns a data directory: it holds an exclusive lock on ``stack.lock``
   while it runs, because two Redis servers appending to one AOF would corrupt it.
 - The ports of the first run are kept in ``stack.json``, so the URLs stay the same from run to
-  run; a port that another program has taken since is replaced by a free one.
+  run; a port that another program has taken since is replaced by a free one. ``stack.json``
+  also names the directory of the PostgreSQL cluster (``<data dir>/pg``, or for a root-run stack
+  in a private home the directory under ``/var/lib/waymark`` that ``<data dir>/pg`` links to).
 - The development API key lives in ``dev-api-key`` (mode 0600) and is reused on later runs.
 """
 
@@ -19,9 +21,11 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from devstack.pgaccount import cluster_dir
 from devstack.servers import DevstackError, PostgresServer, RedisServer, free_port, port_is_free
 from waymark.settings import SCOPES, ApiKey, Settings
 
@@ -42,21 +46,35 @@ class StackPorts:
     postgres: int
 
 
+def _recorded(data_dir: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads((data_dir / STACK_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def record(data_dir: Path, **values: object) -> None:
+    """Add ``values`` to ``stack.json``, keeping what else it holds."""
+    saved = _recorded(data_dir)
+    if saved.items() >= values.items() and (data_dir / STACK_FILE).exists():
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / STACK_FILE).write_text(json.dumps(saved | values, indent=1) + "\n")
+
+
 def choose_ports(data_dir: Path) -> StackPorts:
     """The ports remembered in ``stack.json``, replacing any that is busy now."""
-    path = data_dir / STACK_FILE
+    saved = _recorded(data_dir)
     try:
-        saved = json.loads(path.read_text())
         remembered = StackPorts(redis=int(saved["redis"]), postgres=int(saved["postgres"]))
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         remembered = StackPorts(redis=DEFAULT_REDIS_PORT, postgres=DEFAULT_POSTGRES_PORT)
     ports = StackPorts(
         redis=remembered.redis if port_is_free(remembered.redis) else free_port(),
         postgres=remembered.postgres if port_is_free(remembered.postgres) else free_port(),
     )
-    if ports != remembered or not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"redis": ports.redis, "postgres": ports.postgres}) + "\n")
+    record(data_dir, redis=ports.redis, postgres=ports.postgres)
     return ports
 
 
@@ -79,12 +97,16 @@ def load_or_create_dev_key(data_dir: Path) -> ApiKey:
 
 
 class EmbeddedStack:
-    """Starts the servers that ``settings`` has no URL for; yields settings with both URLs."""
+    """Starts the servers that ``settings`` has no URL for; yields settings with both URLs.
+
+    ``servers`` names the servers it started, for the supervisor to restart when they die.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._data_dir = settings.data_dir.resolve()
         self._exit = contextlib.ExitStack()
+        self.servers: dict[str, RedisServer | PostgresServer] = {}
 
     def __enter__(self) -> Settings:
         settings = self._settings
@@ -101,11 +123,15 @@ class EmbeddedStack:
                 )
                 redis.start()
                 stack.callback(redis.stop)
+                self.servers["redis"] = redis
                 settings = settings.replace(redis_url=redis.url)
             if not settings.database_url:
-                postgres = PostgresServer(self._data_dir / "pg", ports.postgres)
+                cluster = cluster_dir(self._data_dir)
+                record(self._data_dir, postgres_dir=str(cluster))
+                postgres = PostgresServer(cluster, ports.postgres)
                 postgres.start()
                 stack.callback(postgres.stop)
+                self.servers["postgres"] = postgres
                 settings = settings.replace(database_url=postgres.url)
             # Started: keep the servers past this block until __exit__.
             self._exit = stack.pop_all()
@@ -113,6 +139,7 @@ class EmbeddedStack:
 
     def __exit__(self, *exc: object) -> None:
         self._exit.close()
+        self.servers.clear()
 
     def _lock(self, stack: contextlib.ExitStack) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ file, PostgreSQL recovers its data directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -15,11 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Literal
 
 import structlog
 
+from devstack.pgaccount import check_reachable, server_account
 from devstack.processes import (
     STOP_TIMEOUT_S,
     DevstackError,
@@ -70,6 +73,11 @@ class _ServerProcess:
     def pid(self) -> int | None:
         """The server's process id (PostgreSQL: the postmaster's) while it runs."""
         return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """How the last process exited (negative: killed by that signal); None while it runs."""
+        return None if self._proc is None else self._proc.poll()
 
 
 class RedisServer(_ServerProcess):
@@ -181,35 +189,6 @@ def find_postgres_bindir(major: str | None = None) -> Path:
     raise DevstackError("PostgreSQL server binaries not found (apt-get install postgresql)")
 
 
-def _server_account() -> pwd.struct_passwd | None:
-    """The account PostgreSQL runs as: ``postgres`` when we are root (it refuses root)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam("postgres")
-    except KeyError:
-        raise DevstackError(
-            "PostgreSQL does not run as root and there is no 'postgres' user to run it as"
-        ) from None
-
-
-def _check_reachable(path: Path, user: pwd.struct_passwd) -> None:
-    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
-    for p in (path, *path.parents):
-        st = p.stat()
-        if st.st_uid == user.pw_uid:
-            ok = st.st_mode & 0o100
-        elif st.st_gid in groups:
-            ok = st.st_mode & 0o010
-        else:
-            ok = st.st_mode & 0o001
-        if not ok:
-            raise DevstackError(
-                f"PostgreSQL runs as user {user.pw_name!r}, which cannot enter {p}: "
-                f"make it traversable (chmod o+x {p}) or keep the data elsewhere"
-            )
-
-
 class PostgresServer(_ServerProcess):
     """A ``postgres`` child whose cluster lives in ``dir/data`` (created by initdb once)."""
 
@@ -250,14 +229,15 @@ class PostgresServer(_ServerProcess):
         version_file = self.data_dir / "PG_VERSION"
         major = version_file.read_text().strip() if version_file.exists() else None
         bindir = find_postgres_bindir(major)
-        account = _server_account()
+        account = server_account()
         if not self.dir.exists():
             self.dir.mkdir(parents=True)
             self.dir.chmod(0o755)
         if account is not None:
-            _check_reachable(self.dir, account)
+            check_reachable(self.dir, account)
         if major is None:
             self._initdb(bindir, account)
+        self._clear_leftovers()
         with self.log_path.open("ab") as out:
             self._proc = spawn(
                 [bindir / "postgres", "-D", self.data_dir, *self._options()],
@@ -276,6 +256,29 @@ class PostgresServer(_ServerProcess):
             return
         rc = stop_process(self._proc, _STOP_SIGNALS[mode], STOP_TIMEOUT_S)
         log.info("postgres_stopped", port=self.port, mode=mode, returncode=rc)
+
+    def _clear_leftovers(self) -> None:
+        # A killed postmaster leaves postmaster.pid (PostgreSQL itself sees that it is stale) and
+        # backends that still hold its shared memory until they notice: the new postmaster would
+        # refuse to start ("pre-existing shared memory block is still in use") until they go.
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        leftovers = _processes_in(self.data_dir)
+        try:
+            postmaster = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster = None
+        if postmaster in leftovers:
+            raise DevstackError(f"a postmaster (pid {postmaster}) already runs on {self.data_dir}")
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _processes_in(self.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if leftovers:
+            log.warning("postgres_leftovers_killed", dir=str(self.data_dir), pids=leftovers)
 
     def _options(self) -> list[str]:
         socket_dir = str(self.data_dir) if len(str(self.data_dir)) <= _SOCKET_DIR_MAX else ""
@@ -333,6 +336,20 @@ class PostgresServer(_ServerProcess):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _processes_in(cwd: Path) -> list[int]:
+    """The ``postgres`` processes whose working directory is ``cwd`` (a cluster's data dir)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(entry / "cwd")) == cwd and os.readlink(entry / "exe").endswith(
+                "/postgres"
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to inspect
+    return found
 
 
 def _client_env() -> dict[str, str]:

@@ -1,8 +1,14 @@
-"""Keeps ``waymark up``'s children running: the ingest server and the workers.
+"""Keeps ``waymark up``'s processes running: the embedded servers, the ingest server, the workers.
 
 A child that exits while the supervisor is not stopping is started again after a delay that
 doubles with each quick failure (up to ``backoff_max_s``), so a child that cannot start does not
 spin the CPU, and one that ran for a while before dying comes back at once.
+
+A watched server (the embedded Redis or PostgreSQL) that dies is started again the same way, on
+its own data directory and port. A server is not retried forever: after ``server_max_failures``
+failures in a row (a restart that fails, or a restarted server that dies again within
+``STABLE_AFTER_S``) ``tick`` raises ``ServerGaveUp``, and the stack stops instead of running on
+with an endpoint that can only answer 503.
 """
 
 from __future__ import annotations
@@ -13,15 +19,45 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
-from devstack.processes import spawn
+from devstack.processes import DevstackError, spawn
 
 log = structlog.get_logger()
 
 STABLE_AFTER_S = 30.0
 """A child that ran this long before exiting counts as healthy: its restart has no delay."""
+
+
+class ServerGaveUp(DevstackError):
+    """A watched server failed to come back ``server_max_failures`` times in a row."""
+
+    code = "server_gave_up"
+
+
+class Server(Protocol):
+    """What the supervisor needs of a server: ``RedisServer`` and ``PostgresServer`` have it."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def start(self) -> None:
+        """Start on the same data and port; raise ``DevstackError`` if it does not come up."""
+
+
+@dataclass(slots=True)
+class _Watched:
+    name: str
+    server: Server
+    started_at: float
+    failures: int = 0
+    attempt: int = 0
+    restart_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -35,7 +71,12 @@ class _Child:
 
 
 class Supervisor:
-    """Named child processes, restarted when they exit, stopped together."""
+    """Named child processes and watched servers, each restarted when it exits.
+
+    ``stop_all`` stops the children; the servers belong to whoever started them (the embedded
+    stack), which stops them after the children. A server's restart blocks ``tick`` until the
+    server answers (or fails to), as the children need it before anything else.
+    """
 
     def __init__(
         self,
@@ -43,11 +84,18 @@ class Supervisor:
         *,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        server_max_failures: int = 5,
     ) -> None:
         self._env = dict(env)
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
+        self._server_max_failures = server_max_failures
         self._children: list[_Child] = []
+        self._servers: list[_Watched] = []
+
+    def watch(self, name: str, server: Server) -> None:
+        """Restart ``server`` (already started) whenever it dies."""
+        self._servers.append(_Watched(name=name, server=server, started_at=time.monotonic()))
 
     def start(self, name: str, argv: Sequence[str]) -> None:
         """Start a child; it shares our stdout/stderr, so its logs reach the terminal."""
@@ -56,7 +104,9 @@ class Supervisor:
         self._launch(child)
 
     def tick(self) -> None:
-        """Notice exited children and start again those whose delay is over."""
+        """Notice exited servers and children and start again those whose delay is over."""
+        for watched in self._servers:
+            self._tend(watched)
         now = time.monotonic()
         for child in self._children:
             if child.proc is not None and (rc := child.proc.poll()) is not None:
@@ -91,6 +141,44 @@ class Supervisor:
         for child in self._children:
             child.proc = None
             child.restart_at = None
+
+    def _tend(self, w: _Watched) -> None:
+        now = time.monotonic()
+        if w.restart_at is None:
+            if w.server.running:
+                return
+            if w.attempt == 0 or now - w.started_at >= STABLE_AFTER_S:
+                w.failures = w.attempt = 0  # a first death, or one after a healthy run
+            else:
+                self._count_failure(w)  # it died again soon after we restarted it
+            w.restart_at = now + self._delay(w.failures)
+            log.error(
+                "server_exited",
+                name=w.name,
+                returncode=w.server.returncode,
+                restart_in_s=w.restart_at - now,
+            )
+        if now < w.restart_at:
+            return
+        w.attempt += 1
+        try:
+            w.server.start()
+        except DevstackError as e:
+            log.error("server_restart_failed", name=w.name, attempt=w.attempt, error=str(e))
+            self._count_failure(w)
+            w.restart_at = time.monotonic() + self._delay(w.failures)
+            return
+        w.started_at = time.monotonic()
+        w.restart_at = None
+        log.info("server_restarted", name=w.name, attempt=w.attempt)
+
+    def _count_failure(self, w: _Watched) -> None:
+        w.failures += 1
+        if w.failures >= self._server_max_failures:
+            log.critical("server_gave_up", name=w.name, failures=w.failures)
+            raise ServerGaveUp(
+                f"{w.name} could not be restarted ({w.failures} failures in a row); stopping"
+            )
 
     def _delay(self, failures: int) -> float:
         if failures == 0:

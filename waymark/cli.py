@@ -1,11 +1,11 @@
 """The ``waymark`` command: the one wiring point where settings are read from the environment.
 
-``up`` runs the whole stack for development (embedded Redis and PostgreSQL unless their URLs are
-set, migrations, a development key, the ingest server and the workers, restarted when they
-die). ``serve``, ``worker``, ``monitor`` and ``migrate`` are the production entry points,
-pointed at external servers by ``REDIS_URL`` / ``DATABASE_URL``. Subcommands import the
-packages they run only when chosen, so ``waymark config`` works without a database driver's
-import cost.
+``up`` runs the whole stack for development and ``stack`` only its embedded servers (both in
+``devstack.stack``: embedded Redis and PostgreSQL unless their URLs are set, migrations, a
+development key, the ingest server and the workers, each restarted when it dies). ``serve``,
+``worker``, ``monitor`` and ``migrate`` are the production entry points, pointed at external
+servers by ``REDIS_URL`` / ``DATABASE_URL``. Subcommands import the packages they run only when
+chosen, so ``waymark config`` works without a database driver's import cost.
 """
 
 from __future__ import annotations
@@ -13,26 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
-import shlex
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
-from devstack.embedded import EmbeddedStack, load_or_create_dev_key
 from devstack.processes import DevstackError
-from devstack.supervisor import Supervisor
-from waymark.logs import configure_logging
-from waymark.settings import ApiKey, Settings, SettingsError, format_api_keys
+from devstack.stack import dev_key, run_stack, run_up
+from waymark.logs import configure_logging, mask_url
+from waymark.settings import Settings, SettingsError
 
 log = structlog.get_logger()
 
 EXIT_USAGE = 2
-CHILD_STOP_TIMEOUT_S = 10.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,49 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    stop = _stop_on_signals()
-    with EmbeddedStack(settings) as live:
-        assert live.redis_url is not None and live.database_url is not None
-        _apply_migrations(live.database_url)
-        keys = live.api_keys or (_dev_key(live),)
-        env = os.environ | {
-            "REDIS_URL": live.redis_url,
-            "DATABASE_URL": live.database_url,
-            "WAYMARK_API_KEYS": format_api_keys(keys),
-        }
-        supervisor = Supervisor(env)
-        try:
-            for i in range(live.http_processes):
-                name = "serve" if live.http_processes == 1 else f"serve-{i}"
-                supervisor.start(name, [sys.executable, "-m", "waymark", "serve"])
-            for i in range(live.workers):
-                argv = [sys.executable, "-m", "waymark", "worker", "--index", str(i)]
-                supervisor.start(f"worker-{i}", argv)
-            base = f"http://{live.http_host}:{live.http_port}"
-            log.info(
-                "waymark_up",
-                http=base,
-                metrics=f"{base}/metrics",
-                alerts=f"{base}/v1/alerts",
-                redis=mask_url(live.redis_url),
-                postgres=mask_url(live.database_url),
-                workers=live.workers,
-            )
-            supervisor.run_until(stop)
-            log.info("waymark_stopping")
-        finally:
-            supervisor.stop_all(CHILD_STOP_TIMEOUT_S)
-    return 0
+    return run_up(settings)
 
 
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
-    stop = _stop_on_signals()
-    with EmbeddedStack(settings) as live:
-        print(f"export REDIS_URL={shlex.quote(live.redis_url or '')}")
-        print(f"export DATABASE_URL={shlex.quote(live.database_url or '')}", flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+    return run_stack(settings)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,7 +85,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        settings = settings.replace(api_keys=(_dev_key(settings),))
+        settings = settings.replace(api_keys=(dev_key(settings),))
     if not _require_urls(settings, "serve"):
         return EXIT_USAGE
     from ingest.app import run
@@ -201,15 +156,6 @@ def masked_settings(settings: Settings) -> dict[str, str]:
     return shown
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
 def _apply_migrations(dsn: str) -> list[str]:
     from aggregator.db import migrate
 
@@ -218,29 +164,9 @@ def _apply_migrations(dsn: str) -> list[str]:
     return applied
 
 
-def _dev_key(settings: Settings) -> ApiKey:
-    key = load_or_create_dev_key(settings.data_dir)
-    # stdout, not the log: secrets never go to logs (SPEC §3), and the README's curl uses it.
-    print(f"dev key: {key.secret}", flush=True)
-    return key
-
-
 def _require_urls(settings: Settings, command: str) -> bool:
     urls = {"REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url}
     missing = [var for var, value in urls.items() if not value]
     if missing:
         print(f"waymark {command}: {' and '.join(missing)} must be set", file=sys.stderr)
     return not missing
-
-
-def _stop_on_signals() -> threading.Event:
-    # Children run in their own process group, so Ctrl-C reaches only us: we stop them in order.
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        # Only set the flag: logging here could re-enter a log write the signal interrupted.
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    return stop

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
@@ -55,6 +56,15 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: how a URL may appear in a log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _level(name: str) -> int:
