@@ -70,7 +70,12 @@ async def test_up_brings_back_a_killed_redis_and_postgres_and_loses_no_accepted_
         sender = asyncio.create_task(send(url, events, seed=12, batch=10, pace_s=0.02))
 
         await asyncio.sleep(1.0)
+        # The stack is held (SIGSTOP) for a second so that Redis stays down long enough for the
+        # ingest to be seen answering 503 meanwhile; its children run on.
+        os.kill(proc.pid, signal.SIGSTOP)
         os.kill(redis_pid, signal.SIGKILL)
+        await asyncio.sleep(1.0)
+        os.kill(proc.pid, signal.SIGCONT)
         await wait_logged(log, "server_restarted", 30, name="redis", attempt=1)
         await asyncio.sleep(1.0)
         os.kill(postgres_pid, signal.SIGKILL)
@@ -80,6 +85,7 @@ async def test_up_brings_back_a_killed_redis_and_postgres_and_loses_no_accepted_
         report = await sender
         assert report.accepted_ids == {e["id"] for e in events}
         assert 500 not in report.statuses and report.retry_after_missing == 0
+        assert report.statuses.get(503, 0) > 0, report.statuses
         redis_url, database_url = _urls(data_dir)
         await wait_idle(redis_url)
         result = await compare(database_url, events, report.accepted_ids)
