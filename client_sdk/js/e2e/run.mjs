@@ -4,7 +4,7 @@
 //
 // Environment: WAYMARK_API (base URL), WAYMARK_USER_TOKEN_SECRET, WAYMARK_USER, WAYMARK_COURSE,
 // DEMO_PORT (an origin the server allows in WAYMARK_CORS_ORIGINS), CHROMIUM (default
-// /usr/bin/chromium).
+// /usr/bin/chromium), E2E_DEBUG=1 to log every API request on stderr.
 import { chromium } from "playwright-core";
 import { serveDemo } from "../scripts/serve-demo.mjs";
 import { mintToken } from "../scripts/mint-token.mjs";

@@ -14,6 +14,7 @@ import { newEventId } from "./ids.js";
 import { classify, KEEPALIVE_LIMIT, packBatches, parseRetryAfter, retryDelayMs } from "./policy.js";
 import { type Entry, Queue, type Stats } from "./queue.js";
 import { claimSlot, type Locks } from "./slots.js";
+import { type Answer, postBatch, subjectOf } from "./transport.js";
 import type { CourseProgressView } from "./views.js";
 
 export interface ClientOptions {
@@ -61,25 +62,11 @@ export interface BatchResult {
   rejected: { index: number; code: string; message: string }[];
 }
 
-interface Answer {
-  status: number | null;
-  retryAfter: string | null;
-  body: string;
-}
 
 const MAX_BATCH_EVENTS = 500;
 const MAX_BATCH_BYTES = 256 * 1024;
 const ENVELOPE_BYTES = 64; // {"sent_at":"…","events":[]}
 const encoder = new TextEncoder();
-
-function subjectOf(token: string): string | undefined {
-  try {
-    const payload = token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/");
-    return (JSON.parse(atob(payload)) as { sub?: string }).sub;
-  } catch {
-    return undefined;
-  }
-}
 
 function defaultStorage(): Storage | null {
   try {
@@ -291,7 +278,9 @@ export class WaymarkClient {
    */
   private readonly sendAll = (): void => {
     for (const hook of this.hooks) hook();
-    if (this.closed || this.authBlocked || this.offline()) return;
+    // Before the slot is claimed (the first milliseconds) events have no seq yet; one sent
+    // without and again with it could be counted twice, so they wait.
+    if (this.closed || this.authBlocked || this.offline() || !this.queue.attached) return;
     const waiting = [...(this.inflight ?? []), ...this.queue.waiting()];
     const budget = KEEPALIVE_LIMIT - this.keepaliveBytes;
     const counts = packBatches(waiting.map((e) => e.size), budget, MAX_BATCH_EVENTS, ENVELOPE_BYTES);
@@ -311,7 +300,7 @@ export class WaymarkClient {
     if (keepalive) this.keepaliveBytes += bytes;
     let answer: Answer;
     try {
-      answer = await this.post(body, keepalive);
+      answer = await postBatch(this.opts.fetch, `${this.opts.endpoint}/v1/events`, this.token, body, keepalive);
     } finally {
       if (keepalive) this.keepaliveBytes -= bytes;
     }
@@ -383,21 +372,6 @@ export class WaymarkClient {
       this.opts.onError?.(error, events);
     } catch {
       // a failing callback must not stop delivery
-    }
-  }
-
-  private async post(body: string, keepalive: boolean): Promise<Answer> {
-    try {
-      const res = await this.opts.fetch(`${this.opts.endpoint}/v1/events`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
-        body,
-        keepalive,
-        credentials: "omit",
-      });
-      return { status: res.status, retryAfter: res.headers.get("Retry-After"), body: await res.text() };
-    } catch {
-      return { status: null, retryAfter: null, body: "" };
     }
   }
 }
