@@ -13,25 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from aggregator import ledger, summary
+from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 from buffer.entries import QuizRecord, decode_chapter, decode_course, decode_quiz
 from buffer.fold import (
-    NONE_TS,
     ChapterState,
-    ChapterSummary,
     CourseState,
-    merge_chapter,
     merge_course,
-    summarize_chapter,
-    trim_chapter,
 )
 from buffer.keys import split_keyid
 from buffer.merge_buffer import DrainedBatch
@@ -44,12 +39,6 @@ _encode = msgspec.msgpack.Encoder().encode
 
 _decode_chapter_state = msgspec.msgpack.Decoder(ChapterState).decode
 _decode_course_state = msgspec.msgpack.Decoder(CourseState).decode
-
-
-def ms_to_dt(ms: int | None) -> datetime | None:
-    if ms is None or ms == NONE_TS:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 @dataclass
@@ -101,34 +90,6 @@ FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::text[],
      AS u(user_id, course_id, state, reset_at, status, enrolled_at, view_chapter, seen_at)
 WHERE t.user_id = u.user_id AND t.course_id = u.course_id
 """
-_INSERT_CHAPTERS = """
-INSERT INTO chapter_progress (user_id, course_id, chapter_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING
-"""
-_LOCK_CHAPTERS = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-           AS k(user_id, course_id, chapter_id))
-SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed
-FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
-ORDER BY 1, 2, 3 FOR UPDATE OF cp
-"""
-_LOCK_RESET_CHAPTERS = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
-SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed
-FROM chapter_progress cp JOIN k USING (user_id, course_id)
-ORDER BY 1, 2, 3 FOR UPDATE OF cp
-"""
-_UPDATE_CHAPTERS = """
-UPDATE chapter_progress t SET progress = u.progress, completed = u.completed,
-    completed_at = u.completed_at, position_s = u.position_s, time_spent_ms = u.time_ms,
-    first_activity_at = u.first_at, last_activity_at = u.last_at, state = u.state,
-    updated_at = now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::timestamptz[],
-            $7::float8[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::bytea[])
-     AS u(user_id, course_id, chapter_id, progress, completed, completed_at, position_s,
-          time_ms, first_at, last_at, state)
-WHERE t.user_id = u.user_id AND t.course_id = u.course_id AND t.chapter_id = u.chapter_id
-"""
 _INSERT_QUIZZES = """
 INSERT INTO quiz_attempts (attempt_id, event_id, user_id, course_id, quiz_id, chapter_id, ts,
                            score, max_score, passed, duration_s, responses)
@@ -161,7 +122,7 @@ async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
         pairs = sorted(data.pairs)
         events: list[DomainEvent] = []
         resets = await _apply_courses(conn, pairs, data.courses, events)
-        await _apply_chapters(conn, data.chapters, resets, events)
+        await apply_chapters(conn, batch.batch_id, data.chapters, resets, events)
         await _insert_quizzes(conn, data.quizzes, events)
         reset_pairs = [p for p, (_, moved) in resets.items() if moved]
         await summary.refresh_quizzes(
@@ -228,58 +189,6 @@ def _course_events(pair: Pair, old: CourseState, new: CourseState) -> list[Domai
             data={"status": new.enroll_status, "previous_status": old.enroll_status or None},
         ))
     return out
-
-
-async def _apply_chapters(
-    conn: Conn,
-    incoming: dict[ChapterKey, ChapterState],
-    resets: dict[Pair, tuple[int, bool]],
-    events: list[DomainEvent],
-) -> None:
-    keys = sorted(incoming)
-    cols = _columns(keys, 3) if keys else [[], [], []]
-    stored: dict[ChapterKey, ChapterState] = {}
-    was_completed: dict[ChapterKey, bool] = {}
-    if keys:
-        await conn.execute(_INSERT_CHAPTERS, *cols)
-        for r in await conn.fetch(_LOCK_CHAPTERS, *cols):
-            was_completed[(r[0], r[1], r[2])] = r["completed"]
-            if r["state"] is not None:
-                stored[(r[0], r[1], r[2])] = _decode_chapter_state(r["state"])
-    moved = sorted(p for p, (_, changed) in resets.items() if changed)
-    if moved:
-        rows = await conn.fetch(_LOCK_RESET_CHAPTERS, *_columns(moved, 2))
-        for r in rows:
-            key = (r[0], r[1], r[2])
-            was_completed[key] = r["completed"]
-            if key not in stored and r["state"] is not None:
-                stored[key] = _decode_chapter_state(r["state"])
-    out = []
-    for key in sorted(set(keys) | set(stored)):
-        reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
-        state = stored.get(key, ChapterState())
-        if key in incoming:
-            state = merge_chapter(state, incoming[key])
-        state = trim_chapter(state, reset_ts)
-        s = summarize_chapter(state)
-        if s.completed != was_completed.get(key, False):
-            events.append(_chapter_event(key, s))
-        out.append((
-            *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
-            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state),
-        ))
-    if out:
-        await conn.execute(_UPDATE_CHAPTERS, *_columns(out, 11))
-
-
-def _chapter_event(key: ChapterKey, s: ChapterSummary) -> DomainEvent:
-    at = ms_to_dt(s.completed_at if s.completed else s.last_ts) or datetime.now(UTC)
-    return DomainEvent(
-        type="chapter.completed" if s.completed else "chapter.uncompleted",
-        user_id=key[0], course_id=key[1], occurred_at=at,
-        data={"chapter_id": key[2], "completed": s.completed, "progress": s.progress,
-              "completed_at": None if s.completed_at is None else at.isoformat()},
-    )
 
 
 async def _insert_quizzes(

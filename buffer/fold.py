@@ -18,11 +18,16 @@ Ordering: "latest" always means greatest ``(ts, id)``: ties on ``ts`` go to the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
 
 TAIL_LIMIT = 16
+"""Events a stored chapter state keeps unfolded (the rest is its base, and the event log)."""
+BUFFER_TAIL_CAP = 1024
+"""Events one buffer entry holds unfolded between two drains: up to this many, every event
+reaches the worker and the chapter event log."""
 NONE_TS = -1
 
 # Event kinds inside a chapter state.
@@ -186,27 +191,63 @@ def merge_chapter(a: ChapterState, b: ChapterState, limit: int = TAIL_LIMIT) -> 
     return ChapterState(base, tail)
 
 
-def buffer_add(state: ChapterState, ev: TailEvent, limit: int = TAIL_LIMIT) -> None:
+def buffer_add(
+    state: ChapterState, ev: TailEvent, limit: int = TAIL_LIMIT, cap: int = BUFFER_TAIL_CAP
+) -> None:
     """Add ``ev`` to a chapter entry of the merge buffer, as ``lua/merge.lua`` does it.
 
-    The script keeps between ``limit`` and ``2 * limit`` tail events so that an in-order event
-    is appended without reading the tail; past ``2 * limit`` the oldest are folded into the base
-    down to ``limit``. An event not after the base's last folded event is folded at once. The
-    script is the one that runs; this twin is the model a differential test holds it to.
+    Events are appended in arrival order, unsorted, up to ``cap``; the worker sorts them. Past
+    ``cap`` the tail is sorted and its oldest events folded into the base down to ``limit``; an
+    event not after the base's last folded event is then folded at once. The script is what
+    runs; this twin is the model a differential test holds it to.
     """
     base, tail = state.base, state.tail
     if not base.empty and not _after(ev.ts, ev.id, base.upto_ts, base.upto_id):
         fold(base, ev)
         return
-    i = len(tail)
-    while i > 0 and _after(tail[i - 1].ts, tail[i - 1].id, ev.ts, ev.id):
-        i -= 1
-    tail.insert(i, ev)
-    if len(tail) > 2 * limit:
-        drop = len(tail) - limit
-        for old in tail[:drop]:
-            fold(base, old)
-        del tail[:drop]
+    tail.append(ev)
+    if len(tail) <= cap:
+        return
+    tail.sort(key=lambda e: (e.ts, e.id))
+    drop = len(tail) - limit
+    for old in tail[:drop]:
+        fold(base, old)
+    del tail[:drop]
+
+
+def needs_rebuild(stored: ChapterState, incoming: ChapterState | None, reset_ts: int) -> bool:
+    """Would merging ``incoming`` into ``stored`` under ``reset_ts`` lean on folded history?
+
+    The fold is exact for events later than everything folded, and for progress and time in
+    any order; it is not for a reset that falls among folded events (their time must go) or
+    for a completion or uncomplete older than the base's last folded event (what came after it
+    depends on the order). Those cases recompute the chapter from its logged events.
+    ``incoming`` is taken as already trimmed by ``reset_ts``.
+    """
+    base = stored.base
+    if base.empty:
+        return False
+    if reset_ts != NONE_TS and base.first_ts <= reset_ts < base.upto_ts:
+        return True
+    if incoming is None:
+        return False
+    return any(
+        e.kind != PROGRESS and not _after(e.ts, e.id, base.upto_ts, base.upto_id)
+        for e in incoming.tail
+    )
+
+
+def rebuild_chapter(
+    events: Iterable[TailEvent], reset_ts: int = NONE_TS, limit: int = TAIL_LIMIT
+) -> ChapterState:
+    """A chapter's state from every one of its events: exact, whatever their order."""
+    distinct = {e.id: e for e in events if e.ts > reset_ts}
+    ordered = sorted(distinct.values(), key=lambda e: (e.ts, e.id))
+    base = Base()
+    cut = max(0, len(ordered) - limit)
+    for ev in ordered[:cut]:
+        fold(base, ev)
+    return ChapterState(base, ordered[cut:])
 
 
 def trim_chapter(state: ChapterState, reset_ts: int) -> ChapterState:

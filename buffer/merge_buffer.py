@@ -24,7 +24,7 @@ from buffer.entries import (
     MergeRequest,
     encode_request,
 )
-from buffer.fold import TAIL_LIMIT, TailEvent
+from buffer.fold import BUFFER_TAIL_CAP, TAIL_LIMIT, TailEvent
 from buffer.keys import shard_key, shard_of
 
 SOURCE_RING = 1024
@@ -94,6 +94,7 @@ class MergeBuffer:
         dedup_window_s: int,
         lease_s: int,
         source_ttl_s: int = 91 * 86400,
+        tail_cap: int = BUFFER_TAIL_CAP,
     ) -> None:
         self.redis = redis
         self.shards = shards
@@ -101,6 +102,7 @@ class MergeBuffer:
         self.dedup_window_s = dedup_window_s
         self.lease_ms = lease_s * 1000
         self.source_ttl_s = source_ttl_s
+        self.tail_cap = tail_cap
         self.bucket_s = max(1, dedup_window_s // DEDUP_BUCKETS_PER_WINDOW)
         self.n_buckets = -(-dedup_window_s // self.bucket_s) + 1
         self._merge = redis.register_script(_load("merge.lua"))
@@ -138,6 +140,7 @@ class MergeBuffer:
                     self.n_buckets,
                     SOURCE_RING,
                     TAIL_LIMIT,
+                    self.tail_cap,
                 ]
                 await self._merge(keys=keys, args=args, client=pipe)
             results = await pipe.execute()

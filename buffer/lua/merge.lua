@@ -1,7 +1,7 @@
 -- Merge one request's events for one shard into the buffer, atomically.
 -- KEYS[1] buf hash (keyid -> msgpack entry), KEYS[2] due zset (keyid -> due ms),
 -- KEYS[3 .. 2+NB] event-id dedup buckets (newest first), then 2 keys per source (max seq, ring).
--- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit.
+-- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit, tail cap.
 -- Every array's layout is a Struct of buffer/entries.py (positions are the fields in order):
 -- payload = MergeRequest {events, ops}; events[i] = EventSlot {event_id, source_slot, seq};
 -- ops[j] = ChapterOp {'c', event_index, keyid, urgent, TailEvent} or
@@ -17,6 +17,7 @@ local src_ttl = tonumber(ARGV[4])
 local nb = tonumber(ARGV[5])
 local ring = tonumber(ARGV[6])
 local tail_limit = tonumber(ARGV[7])
+local tail_cap = tonumber(ARGV[8])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local events, ops = payload[1], payload[2]
@@ -152,12 +153,14 @@ local function fold(b, ev)
   if in_order then b[1], b[2] = ts, id end
 end
 
--- A chapter entry is a header in the buf hash, {base, accepted_ms, last_ts, last_id, n}, and its
--- tail of n events, each a msgpack array, concatenated in the string key wm:{wm.N}:t:<keyid>.
--- Events are kept in (ts, id) order, so one arriving after the last is APPENDed as bytes and the
--- tail is never read; it holds between tail_limit and 2 * tail_limit events: past that, the
--- oldest are folded into the base down to tail_limit, so at least the tail_limit most recent
--- events are always kept. drain.lua joins header and tail into one array for the worker.
+-- A chapter entry is a header in the buf hash, ChapterHeader {base, accepted_ms, last_ts, last_id,
+-- n}, and its tail of n events, each a msgpack array, concatenated in the string key
+-- wm:{wm.N}:t:<keyid>. Every event is APPENDed as bytes, in arrival order, and the tail is never
+-- read, so the worker receives every event (it sorts them, and keeps them in the chapter event
+-- log). Only past tail_cap events in one entry (far more than a learner sends within a merge
+-- window) is the tail read, sorted, and its oldest events folded into the base down to
+-- tail_limit: memory per key stays bounded, and what was folded is summed, not logged.
+-- drain.lua joins header and tail into one array for the worker.
 -- (Entries of earlier layouts, events inline, are read as well and rewritten in this one.)
 local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
 
@@ -203,10 +206,10 @@ local function add_chapter_event(entry, ev)
     fold(base, ev)
     return
   end
-  if entry.evs == nil and hdr[5] < 2 * tail_limit and after(ev[1], ev[2], hdr[3], hdr[4]) then
+  if entry.evs == nil and hdr[5] < tail_cap then
     entry.add[#entry.add + 1] = cmsgpack.pack(ev)
     hdr[5] = hdr[5] + 1
-    hdr[3], hdr[4] = ev[1], ev[2]
+    if after(ev[1], ev[2], hdr[3], hdr[4]) then hdr[3], hdr[4] = ev[1], ev[2] end
     return
   end
   if entry.evs == nil then
@@ -215,19 +218,18 @@ local function add_chapter_event(entry, ev)
     entry.add = {}
   end
   local tail = entry.evs
-  local i = #tail
-  while i >= 1 and after(tail[i][1], tail[i][2], ev[1], ev[2]) do i = i - 1 end
-  table.insert(tail, i + 1, ev)
-  if #tail > 2 * tail_limit then
-    local drop = #tail - tail_limit
-    for k = 1, drop do fold(base, tail[k]) end
-    local kept = {}
-    for k = drop + 1, #tail do kept[#kept + 1] = tail[k] end
-    tail = kept
-    entry.evs = kept
-  end
+  tail[#tail + 1] = ev
   hdr[5] = #tail
-  hdr[3], hdr[4] = tail[#tail][1], tail[#tail][2]
+  if after(ev[1], ev[2], hdr[3], hdr[4]) then hdr[3], hdr[4] = ev[1], ev[2] end
+  if #tail <= tail_cap then return end
+  table.sort(tail, function(a, b) return after(b[1], b[2], a[1], a[2]) end)
+  local drop = #tail - tail_limit
+  for k = 1, drop do fold(base, tail[k]) end
+  local kept = {}
+  for k = drop + 1, #tail do kept[#kept + 1] = tail[k] end
+  entry.evs = kept
+  hdr[5] = #kept
+  hdr[3], hdr[4] = kept[#kept][1], kept[#kept][2]
 end
 
 -- Course entry: {state, attempts}; state (CourseState) by position: 1 reset_ts 2 reset_id

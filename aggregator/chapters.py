@@ -1,0 +1,151 @@
+"""Chapter rows in the apply transaction: log the batch's events, merge, recompute when needed.
+
+For each chapter of the batch (and each chapter of a (user, course) whose reset moved), in key
+order: the row is created if missing and locked; the batch's events are appended to the chapter
+event log; the incoming events at or before the course's reset are dropped; then the stored
+state and the incoming one are merged with ``buffer.fold`` — the fast path — unless the merge
+would lean on folded history (``needs_rebuild``: a reset among folded events, a completion or
+uncomplete older than them). Such a chapter is recomputed from every event of its log, exactly.
+A row whose log is not complete (created before the log existed, or fed by a buffer entry that
+had to fold events it could not pass on) is merged as before.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from aggregator import event_log
+from aggregator.db import Conn
+from aggregator.events import DomainEvent
+from buffer.fold import (
+    NONE_TS,
+    ChapterState,
+    ChapterSummary,
+    merge_chapter,
+    needs_rebuild,
+    rebuild_chapter,
+    summarize_chapter,
+    trim_chapter,
+)
+
+Pair = tuple[str, str]
+ChapterKey = tuple[str, str, str]
+
+_INSERT_CHAPTERS = """
+INSERT INTO chapter_progress (user_id, course_id, chapter_id, log_complete)
+SELECT u, c, ch, true FROM unnest($1::text[], $2::text[], $3::text[]) AS k(u, c, ch)
+ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING
+"""
+_LOCK_CHAPTERS = """
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           AS k(user_id, course_id, chapter_id))
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete
+FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
+ORDER BY 1, 2, 3 FOR UPDATE OF cp
+"""
+_LOCK_RESET_CHAPTERS = """
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete
+FROM chapter_progress cp JOIN k USING (user_id, course_id)
+ORDER BY 1, 2, 3 FOR UPDATE OF cp
+"""
+_UPDATE_CHAPTERS = """
+UPDATE chapter_progress t SET progress = u.progress, completed = u.completed,
+    completed_at = u.completed_at, position_s = u.position_s, time_spent_ms = u.time_ms,
+    first_activity_at = u.first_at, last_activity_at = u.last_at, state = u.state,
+    log_complete = u.log_complete, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::timestamptz[],
+            $7::float8[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::bytea[],
+            $12::bool[])
+     AS u(user_id, course_id, chapter_id, progress, completed, completed_at, position_s,
+          time_ms, first_at, last_at, state, log_complete)
+WHERE t.user_id = u.user_id AND t.course_id = u.course_id AND t.chapter_id = u.chapter_id
+"""
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_state = msgspec.msgpack.Decoder(ChapterState).decode
+
+
+def ms_to_dt(ms: int | None) -> datetime | None:
+    if ms is None or ms == NONE_TS:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class _Row:
+    """A locked chapter row as stored."""
+
+    __slots__ = ("completed", "log_complete", "state")
+
+    def __init__(self, r: Any) -> None:
+        self.state = ChapterState() if r["state"] is None else _decode_state(r["state"])
+        self.completed: bool = r["completed"]
+        self.log_complete: bool = r["log_complete"]
+
+
+async def apply_chapters(
+    conn: Conn,
+    batch_id: str,
+    incoming: dict[ChapterKey, ChapterState],
+    resets: dict[Pair, tuple[int, bool]],
+    events: list[DomainEvent],
+) -> None:
+    """Merge the batch's chapter states into their rows (see module docstring)."""
+    keys = sorted(incoming)
+    rows: dict[ChapterKey, _Row] = {}
+    if keys:
+        cols = [[k[i] for k in keys] for i in range(3)]
+        await conn.execute(_INSERT_CHAPTERS, *cols)
+        rows.update({(r[0], r[1], r[2]): _Row(r) for r in await conn.fetch(_LOCK_CHAPTERS, *cols)})
+        await event_log.append(conn, batch_id, {k: incoming[k].tail for k in keys})
+    moved = sorted(p for p, (_, changed) in resets.items() if changed)
+    if moved:
+        found = await conn.fetch(_LOCK_RESET_CHAPTERS, [p[0] for p in moved], [p[1] for p in moved])
+        for r in found:
+            rows.setdefault((r[0], r[1], r[2]), _Row(r))
+    merged: dict[ChapterKey, ChapterState] = {}
+    complete: dict[ChapterKey, bool] = {}
+    rebuild: list[ChapterKey] = []
+    for key in sorted(rows):
+        row, reset_ts = rows[key], resets.get((key[0], key[1]), (NONE_TS, False))[0]
+        new = incoming.get(key)
+        if new is not None:
+            new = trim_chapter(new, reset_ts)
+        complete[key] = row.log_complete and (new is None or new.base.empty)
+        if complete[key] and needs_rebuild(row.state, new, reset_ts):
+            rebuild.append(key)
+            continue
+        # trimmed before merging: the merge folds the oldest of the two tails into the base,
+        # and a base that ends after the reset would keep the events at or before it
+        state = trim_chapter(row.state, reset_ts)
+        merged[key] = state if new is None else merge_chapter(state, new)
+    if rebuild:
+        logged = await event_log.read(conn, rebuild)
+        for key in rebuild:
+            reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
+            merged[key] = rebuild_chapter(logged.get(key, []), reset_ts)
+    out = []
+    for key in sorted(merged):
+        state = merged[key]
+        s = summarize_chapter(state)
+        if s.completed != rows[key].completed:
+            events.append(_chapter_event(key, s))
+        out.append((
+            *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
+            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state), complete[key],
+        ))
+    if out:
+        await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in out] for i in range(12)])
+
+
+def _chapter_event(key: ChapterKey, s: ChapterSummary) -> DomainEvent:
+    at = ms_to_dt(s.completed_at if s.completed else s.last_ts) or datetime.now(UTC)
+    return DomainEvent(
+        type="chapter.completed" if s.completed else "chapter.uncompleted",
+        user_id=key[0], course_id=key[1], occurred_at=at,
+        data={"chapter_id": key[2], "completed": s.completed, "progress": s.progress,
+              "completed_at": None if s.completed_at is None else at.isoformat()},
+    )
