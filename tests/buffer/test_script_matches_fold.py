@@ -32,7 +32,6 @@ from buffer.entries import (
 from buffer.fold import (
     COMPLETING,
     PROGRESS,
-    TAIL_LIMIT,
     UNCOMPLETE,
     ChapterState,
     CourseState,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from waymark.cli import main
 from waymark.settings import Settings, SettingsError, parse_api_keys
@@ -79,6 +81,14 @@ def test_a_bad_value_in_any_variable_exits_2_naming_it(
         assert bad in ("99999999999999999999",) and var not in PORT_VARIABLES, (var, bad)
         return
     assert code == 2 and var in err and "Traceback" not in err, (var, bad, err)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """``main`` configures logging for the process; give the suite its own back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 PORT_VARIABLES = {"WAYMARK_HTTP_PORT", "WAYMARK_WORKER_METRICS_PORT", "WAYMARK_MONITOR_PORT"}
