@@ -122,7 +122,7 @@ async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
         pairs = sorted(data.pairs)
         events: list[DomainEvent] = []
         resets = await _apply_courses(conn, pairs, data.courses, events)
-        await apply_chapters(conn, batch.batch_id, data.chapters, resets, events)
+        await apply_chapters(conn, data.chapters, resets, events)
         await _insert_quizzes(conn, data.quizzes, events)
         reset_pairs = [p for p, (_, moved) in resets.items() if moved]
         await summary.refresh_quizzes(

@@ -88,7 +88,6 @@ class _Row:
 
 async def apply_chapters(
     conn: Conn,
-    batch_id: str,
     incoming: dict[ChapterKey, ChapterState],
     resets: dict[Pair, tuple[int, bool]],
     events: list[DomainEvent],
@@ -100,7 +99,7 @@ async def apply_chapters(
         cols = [[k[i] for k in keys] for i in range(3)]
         await conn.execute(_INSERT_CHAPTERS, *cols)
         rows.update({(r[0], r[1], r[2]): _Row(r) for r in await conn.fetch(_LOCK_CHAPTERS, *cols)})
-        await event_log.append(conn, batch_id, {k: incoming[k].tail for k in keys})
+        await event_log.append(conn, {k: incoming[k].tail for k in keys})
     moved = sorted(p for p, (_, changed) in resets.items() if changed)
     if moved:
         found = await conn.fetch(_LOCK_RESET_CHAPTERS, [p[0] for p in moved], [p[1] for p in moved])

@@ -18,10 +18,8 @@ from buffer.fold import TailEvent
 ChapterKey = tuple[str, str, str]
 
 _APPEND = """
-INSERT INTO chapter_event_log (user_id, course_id, chapter_id, batch_id, n, min_ts, max_ts, events)
-SELECT u.user_id, u.course_id, u.chapter_id, $4, u.n, u.min_ts, u.max_ts, u.events
-FROM unnest($1::text[], $2::text[], $3::text[], $5::int4[], $6::int8[], $7::int8[], $8::bytea[])
-     AS u(user_id, course_id, chapter_id, n, min_ts, max_ts, events)
+INSERT INTO chapter_event_log (user_id, course_id, chapter_id, min_ts, max_ts, events)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::bytea[])
 """
 _READ = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
@@ -34,15 +32,14 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[TailEvent]).decode
 
 
-async def append(conn: Conn, batch_id: str, events: Mapping[ChapterKey, list[TailEvent]]) -> None:
+async def append(conn: Conn, events: Mapping[ChapterKey, list[TailEvent]]) -> None:
     """Log the events of each chapter of one applied batch (part)."""
     rows = [(k, evs) for k, evs in sorted(events.items()) if evs]
     if not rows:
         return
     await conn.execute(
         _APPEND,
-        [k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[2] for k, _ in rows], batch_id,
-        [len(evs) for _, evs in rows],
+        [k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[2] for k, _ in rows],
         [min(e.ts for e in evs) for _, evs in rows],
         [max(e.ts for e in evs) for _, evs in rows],
         [_encode(evs) for _, evs in rows],

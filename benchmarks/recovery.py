@@ -42,7 +42,7 @@ async def worker_kill(root: Path) -> dict[str, Any]:
         await stack.wait_http()
         events = workload(seed=11, n=2000, users=50)
         report = await send(stack.url, events, seed=11, batch=50)
-        crashing = stack.start_worker(crash_after_commit=True)
+        crashing = stack.start_worker(crash="after_commit")
         crashing.wait(60)
         killed = time.monotonic()
         stack.start_worker()

@@ -63,7 +63,7 @@ async def test_a_429_exposes_retry_after_to_the_page(api: Api) -> None:
     assert resp.status == 429
     assert resp.headers["Retry-After"] == "3"
     assert resp.headers["Access-Control-Allow-Origin"] == PLATFORM
-    assert resp.headers["Access-Control-Expose-Headers"] == "Retry-After"
+    assert resp.headers["Access-Control-Expose-Headers"] == "Retry-After, X-Request-Id"
 
 
 async def test_an_unknown_route_still_answers_with_cors_headers(api: Api) -> None:

@@ -59,11 +59,11 @@ class Stack:
     def start_serve(self, **env: str) -> None:
         self.serve = self._spawn("serve", ["waymark", "serve"], **env)
 
-    def start_worker(self, *, crash_after_commit: bool = False, **env: str
-                     ) -> subprocess.Popen[bytes]:
-        """A worker process; with ``crash_after_commit`` one that dies after its first commit."""
+    def start_worker(self, *, crash: str | None = None, **env: str) -> subprocess.Popen[bytes]:
+        """A worker process; with ``crash`` (see ``tests.faults.crash_worker``) one that dies
+        at that point of its first batch that reaches it."""
         env.setdefault("WAYMARK_WORKER_METRICS_PORT", str(free_port()))
-        argv = ["tests.faults.crash_worker"] if crash_after_commit else ["waymark", "worker"]
+        argv = ["tests.faults.crash_worker", crash] if crash else ["waymark", "worker"]
         p = self._spawn(f"worker-{len(self.workers)}", argv, **env)
         self.workers.append(p)
         return p
@@ -189,7 +189,7 @@ async def compare(database_url: str, events: list[dict[str, Any]],
             " FROM chapter_progress WHERE course_id = 'c-1'")}
     finally:
         await conn.close()
-    keys = {(e["user_id"], e["chapter_id"]) for e in taken}
+    keys = {(e["user_id"], e["chapter_id"]) for e in taken if "chapter_id" in e}
     missing = 0.0
     double = 0.0
     mismatched = []

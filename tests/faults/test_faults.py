@@ -18,7 +18,7 @@ async def test_a_worker_killed_between_commit_and_ack_never_counts_twice(stack: 
     await stack.wait_http()
     events = workload(seed=1, n=300)
     report = await send(stack.url, events, seed=1)
-    crashing = stack.start_worker(crash_after_commit=True)
+    crashing = stack.start_worker(crash="after_commit")
     assert crashing.wait(30) == 137  # it committed a batch, then died before the ack
     stack.start_worker()  # takes the batch again after its lease: same id, applies nothing
     await wait_idle(stack.redis_url)
