@@ -1,4 +1,4 @@
-"""Domain events of SPEC §8 and the transactional outbox they are written to.
+"""Domain events and the transactional outbox they are written to.
 
 Every event is appended in the transaction of the state change it describes, so it exists iff
 the change was committed; ``workers.outbox`` relays committed rows to the Redis Stream.
@@ -15,7 +15,7 @@ import msgspec
 from aggregator.db import Conn
 
 EVENTS_STREAM = "waymark:events"
-"""The Redis Stream the outbox is relayed to (SPEC §8)."""
+"""The Redis Stream the outbox is relayed to."""
 
 TYPES = (
     "chapter.completed",

@@ -1,4 +1,4 @@
-"""Read models of SPEC §7 beyond one course: course lists, batch gets, summaries, activity, stats.
+"""Read models beyond one course: course lists, batch gets, summaries, activity, stats.
 
 Every function is one query (or one per independent table) over indexed keys; the cursor of the
 course list is opaque to clients (``base64url`` of the sort key of the last row returned).

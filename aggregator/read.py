@@ -1,4 +1,4 @@
-"""Read models of SPEC §7: course progress with its modules and chapters."""
+"""Read models: course progress with its modules and chapters."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def _chapter(chapter_id: str, r: asyncpg.Record | None) -> ChapterView:
 def module_rollup(
     module_id: str, chapters: list[tuple[ChapterView, float, bool]]
 ) -> ModuleView:
-    """Module figures with the course rules of SPEC §6, over (chapter, weight, required)."""
+    """Module figures with the course rules, over (chapter, weight, required)."""
     req = [(c, w) for c, w, required in chapters if required]
     total_w = sum(w for _, w in req)
     done_w = sum(w for c, w in req if c.completed)

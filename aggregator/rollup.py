@@ -1,6 +1,6 @@
 """Course rollups: one set-based statement recomputes the course progress of many (user, course).
 
-SPEC §6: percent = 100 * Σ weight of completed required chapters / Σ weight of required chapters
+Course percent = 100 * Σ weight of completed required chapters / Σ weight of required chapters
 (2 decimals, NULL while the course has no catalog); avg_progress is the mean chapter progress over
 catalog chapters (0 for unseen); time and activity cover every chapter, in the catalog or not.
 Course-level merge state (reset, enrollment, views) is written by the batch apply and only read

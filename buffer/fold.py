@@ -260,7 +260,7 @@ def trim_chapter(state: ChapterState, reset_ts: int) -> ChapterState:
 
 @dataclass(frozen=True, slots=True)
 class ChapterSummary:
-    """What a chapter's state means: the values SPEC §5 defines."""
+    """What a chapter's state means: the values the merge rules define."""
 
     progress: float
     completed: bool

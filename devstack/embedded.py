@@ -79,7 +79,7 @@ def choose_ports(data_dir: Path) -> StackPorts:
 
 
 def load_or_create_dev_key(data_dir: Path) -> ApiKey:
-    """The development key with every scope, created on first use (SPEC §3)."""
+    """The development key with every scope, created on first use."""
     path = data_dir / DEV_KEY_FILE
     try:
         secret = path.read_text().strip()

@@ -1,4 +1,4 @@
-"""Authentication and authorisation (SPEC §3): API keys with scopes, and per-user tokens.
+"""Authentication and authorisation: API keys with scopes, and per-user tokens.
 
 ``Authorization: Bearer <value>``: the value is tried as an API key first (every configured key
 compared in constant time), then as a user token (``ingest.tokens``) when it has a JWT's shape.

@@ -1,4 +1,4 @@
-"""Ids in request paths follow the same rule as ids in events (SPEC §4), checked once for all
+"""Ids in request paths follow the same rule as ids in events, checked once for all
 routes: anything else is a 400 ``invalid_id`` before a handler, a query or a Redis key sees it.
 """
 

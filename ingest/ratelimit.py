@@ -1,4 +1,4 @@
-"""Rate limits in Redis (SPEC §4 429): one GCRA bucket per API key and per user of user tokens.
+"""Rate limits in Redis (429): one GCRA bucket per API key and per user of user tokens.
 
 One Lua script (``ingest/lua/ratelimit.lua``) reads and updates a bucket atomically, with
 Redis's clock. Each bucket is its own key ``rl:{<k|u>.<name>}``, so buckets spread over a

@@ -1,4 +1,4 @@
-"""Read API handlers of SPEC §7 beyond one course, the reset endpoint, the SSE stream.
+"""Read API handlers beyond one course, the reset endpoint, the SSE stream.
 
 Thin edges: decode the query, call ``aggregator.queries``, encode. The SSE stream reads the
 domain-event stream (``workers.outbox``) from the client's ``Last-Event-ID`` (or from its end)

@@ -1,4 +1,4 @@
-"""Per-user tokens (SPEC §3): HS256 JWTs signed by the platform's backend, verified here.
+"""Per-user tokens: HS256 JWTs signed by the platform's backend, verified here.
 
 Only what Waymark needs of RFC 7519, with the standard library: the algorithm is pinned to
 HS256 (a header naming anything else, or none, is refused before any key is used), the

@@ -1,4 +1,4 @@
-"""The alert loop behind ``GET /v1/alerts`` (SPEC §9), run by each HTTP server and the monitor.
+"""The alert loop behind ``GET /v1/alerts``, run by each HTTP server and the monitor.
 
 Every ``WAYMARK_MONITOR_INTERVAL_S`` the loop samples the buffer (``monitoring.queue``), the
 workers' reports (``monitoring.fleet``), the PostgreSQL backlogs (``aggregator.backlogs``) and the

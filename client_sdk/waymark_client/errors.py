@@ -18,7 +18,7 @@ class WaymarkClientError(Exception):
 
 
 class InvalidEvent(WaymarkClientError, ValueError):
-    """The event breaks the wire contract (SPEC §4); raised at ``track()``, nothing is queued."""
+    """The event breaks the wire contract; raised at ``track()``, nothing is queued."""
 
     code = "invalid_event"
 

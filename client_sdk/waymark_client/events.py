@@ -1,4 +1,4 @@
-"""Builders for every event type (SPEC §4), event ids and timestamps.
+"""Builders for every event type, event ids and timestamps.
 
 Ids are UUIDv7: time-ordered (so the server's indexes stay append-mostly) and random enough
 that two processes never collide. Timestamps default to integer epoch milliseconds, which the

@@ -1,6 +1,6 @@
 """Client-side merge of consecutive ``chapter_progress`` events (pure functions).
 
-The server folds progress with max / sum / last-writer-wins (SPEC §5), so two progress events of
+The server folds progress with max / sum / last-writer-wins, so two progress events of
 one chapter can be sent as one without changing the stored result — provided nothing else about
 that chapter (a completion, an uncomplete, a quiz for it, a course reset) sits between them, and
 the sum of seconds still fits one event (``time_spent_s`` ≤ 3600) and the newest of the two

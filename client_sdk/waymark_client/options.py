@@ -10,7 +10,7 @@ from waymark_client.wire import Event
 
 from .errors import WaymarkClientError
 
-# The server's limits (SPEC §4). A batch stays well under the body limit because the
+# The server's limits. A batch stays well under the body limit because the
 # envelope, msgpack/JSON differences and a server configured a bit lower must all fit.
 SERVER_MAX_BODY = 1024 * 1024
 SERVER_MAX_EVENTS = 1000

@@ -9,7 +9,7 @@ Invariants:
   first free slot ``path``, ``path.1``, ``path.2``, … A process that claims a slot also adopts
   the events of every other slot whose owner is gone.
 - Each slot keeps a ``source_id`` and the next ``seq``; events keep their ``source_id``/``seq``
-  wherever they move, so the server recognises a replay at any age (SPEC §4).
+  wherever they move, so the server recognises a replay at any age.
 
 WAL with ``synchronous=NORMAL``: a commit survives the process crashing (not the machine losing
 power) and costs no fsync per event.

@@ -1,4 +1,4 @@
-"""Mint per-user tokens on the platform's backend (SPEC §3): HS256 JWTs, standard library only.
+"""Mint per-user tokens on the platform's backend: HS256 JWTs, standard library only.
 
 The browser or mobile app gets a token for its signed-in user and sends it as
 ``Authorization: Bearer <token>``; Waymark lets it write and read that user's progress only.

@@ -1,4 +1,4 @@
-"""The wire contract of ``POST /v1/events`` (SPEC §4) as msgspec types.
+"""The wire contract of ``POST /v1/events`` as msgspec types.
 
 This module depends on msgspec only, so the client SDK can ship it without the server.
 The server decodes the batch envelope first (events kept as raw bytes), then every event on
@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 
 ID_PATTERN = r"^[A-Za-z0-9._:@/+=\-]{1,128}$"
-"""Ids of users, courses, chapters, quizzes, attempts and modules (SPEC §4)."""
+"""Ids of users, courses, chapters, quizzes, attempts and modules."""
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, min_length=1, max_length=128)]
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
