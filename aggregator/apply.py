@@ -96,8 +96,8 @@ INSERT INTO quiz_attempts (attempt_id, event_id, user_id, course_id, quiz_id, ch
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::timestamptz[], $8::float8[], $9::float8[], $10::bool[], $11::float8[],
                      $12::jsonb[])
-ORDER BY 1 ON CONFLICT (attempt_id) DO NOTHING
-RETURNING attempt_id
+ORDER BY 3, 1 ON CONFLICT (user_id, attempt_id) DO NOTHING
+RETURNING user_id, attempt_id
 """
 
 
@@ -204,11 +204,14 @@ async def _insert_quizzes(
         )
         for event_id, user_id, course_id, q in quizzes
     ]
-    fresh = {r["attempt_id"] for r in await conn.fetch(_INSERT_QUIZZES, *_columns(rows, 12))}
+    fresh = {
+        (r["user_id"], r["attempt_id"])
+        for r in await conn.fetch(_INSERT_QUIZZES, *_columns(rows, 12))
+    }
     for _, user_id, course_id, q in quizzes:
-        if q.attempt_id not in fresh:
+        if (user_id, q.attempt_id) not in fresh:
             continue  # the same attempt replayed under another event id: stored once
-        fresh.discard(q.attempt_id)
+        fresh.discard((user_id, q.attempt_id))
         at = ms_to_dt(q.ts)
         assert at is not None
         events.append(DomainEvent(
