@@ -1,4 +1,4 @@
-"""A direct reading of SPEC §5/§6 over a set of distinct events: the model the pipeline must match.
+"""The merge and rollup rules read directly over a set of distinct events: the reference model.
 
 Written independently of ``buffer.fold``: it sees every event at once and applies the
 definitions literally, so any order, duplication or batching in the pipeline must end here.
@@ -76,7 +76,7 @@ def chapter_state(
 def course_percent(
     chapters: dict[str, RefChapter], catalog: list[tuple[str, float, bool]]
 ) -> float:
-    """SPEC §6 percent over catalog (chapter_id, weight, required)."""
+    """Course percent over catalog (chapter_id, weight, required)."""
     req = [(cid, w) for cid, w, r in catalog if r]
     total = sum(w for _, w in req)
     done = sum(w for cid, w in req if cid in chapters and chapters[cid].completed)

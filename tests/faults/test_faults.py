@@ -1,4 +1,4 @@
-"""Exactly-once in effect under real faults (SPEC §11.1, §11.2, §11.4)."""
+"""Exactly-once in effect under real faults."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A state machine of sends, replays, worker crashes and drains that must keep SPEC §5 exact.
+"""A state machine of sends, replays, worker crashes and drains that keep the merge rules exact.
 
 Rules send random batches (duplicates included), replay earlier batches, drain a batch and
 "crash" before applying it, apply a batch and "crash" before acknowledging it, and flush. At the

@@ -1,4 +1,4 @@
-"""Any order, duplication, batching and flush timing ends in exactly the state SPEC §5/§6 defines.
+"""Any order, duplication, batching and flush timing ends in the state the merge rules define.
 
 Hypothesis draws event streams (with resets, uncompletes, quiz completions and ties on ``ts``),
 sends them in random batches with random resends, flushes at random moments, and compares every

@@ -1,4 +1,4 @@
-"""Bad input gets a clear status and code, and changes nothing else (SPEC §4)."""
+"""Bad input gets a clear status and code, and changes nothing else."""
 
 from __future__ import annotations
 

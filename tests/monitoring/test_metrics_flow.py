@@ -156,7 +156,7 @@ async def test_every_metric_in_the_rules_and_the_dashboard_is_exported(
         "waymark_flush_seconds_bucket", "waymark_flush_errors_total",
         "waymark_event_lag_seconds_bucket", "waymark_worker_last_heartbeat_timestamp_seconds",
     }
-    assert spec <= exported  # SPEC §9
+    assert spec <= exported  # the stable names
 
 
 async def test_without_redis_the_queue_is_unknown_and_the_heartbeat_alert_fires(

@@ -1,4 +1,4 @@
-"""Domain events (SPEC §8): written with the change they describe, relayed exactly once."""
+"""Domain events: written with the change they describe, relayed exactly once."""
 
 from __future__ import annotations
 

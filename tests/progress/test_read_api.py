@@ -1,4 +1,4 @@
-"""Every read endpoint of SPEC §7: content, pagination edges, unknown ids, bad queries."""
+"""Every read endpoint: content, pagination edges, unknown ids, bad queries."""
 
 from __future__ import annotations
 

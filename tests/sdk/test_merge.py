@@ -1,4 +1,4 @@
-"""Client-side merge of progress events keeps the server's result (SPEC §5)."""
+"""Client-side merge of progress events keeps the server's result."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_an_event_already_in_a_batch_is_never_merged_into() -> None:
 
 
 def server_view(evs: list[ChapterProgress]) -> tuple[float, float, float | None, int]:
-    """SPEC §5 for one chapter of progress events: max, sum, position by (ts, id), last ts."""
+    """The merge rules for one chapter of progress: max, sum, position by (ts, id), last ts."""
     with_pos = [e for e in evs if e.position_s is not None]
     last = max(with_pos, key=lambda e: (to_epoch_ms(e.ts), e.id)) if with_pos else None
     return (

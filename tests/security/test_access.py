@@ -1,4 +1,4 @@
-"""User tokens reach their own user's data only (SPEC §3, §11.5); API keys keep their scopes."""
+"""User tokens reach their own user's data only; API keys keep their scopes."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Hostile input against the real server: a clear 4xx, nothing stored, never a traceback.
 
-``tests/integration/test_rejections.py`` covers the SPEC §4 paths (bad fields, gzip bombs, size
-limits, content types); these are the cases an attacker tries on top.
+``tests/integration/test_rejections.py`` covers the documented rejections (bad fields, gzip
+bombs, size limits, content types); these are the cases an attacker tries on top.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rate limits per API key and per user (SPEC §4 429, §11.4): a noisy user slows only themselves."""
+"""Rate limits per API key and per user: a noisy user slows only themselves."""
 
 from __future__ import annotations
 

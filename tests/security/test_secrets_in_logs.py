@@ -1,4 +1,4 @@
-"""No secret reaches a log line (SPEC §3): a debug-level ``waymark serve`` run, grepped whole."""
+"""No secret reaches a log line: a debug-level ``waymark serve`` run, grepped whole."""
 
 from __future__ import annotations
 
