@@ -17,11 +17,12 @@ from typing import Any
 
 import msgspec
 
-from aggregator import ledger, summary
+from aggregator import ledger, sessions, summary
 from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
+from aggregator.session_rules import DEFAULT_GAP_MS
 from buffer.entries import QuizRecord, decode_chapter, decode_course, decode_quiz
 from buffer.fold import (
     ChapterState,
@@ -113,7 +114,9 @@ def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
     return [[r[i] for r in rows] for i in range(n)]
 
 
-async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
+async def apply_batch(
+    conn: Conn, batch: DrainedBatch, session_gap_ms: int = DEFAULT_GAP_MS
+) -> ApplyResult:
     """Apply ``batch`` in one transaction; a batch id seen before applies nothing."""
     data = decode_batch(batch.entries)
     async with conn.transaction():
@@ -133,6 +136,8 @@ async def apply_batch(conn: Conn, batch: DrainedBatch) -> ApplyResult:
             data.chapters, [(u, q.ts) for _, u, _, q in data.quizzes]
         ))
         await summary.refresh_users(conn, [u for u, _ in pairs])
+        await sessions.record(conn, data.chapters, [(u, c, q.ts) for _, u, c, q in data.quizzes],
+                              session_gap_ms)
         await append(conn, events)
     return ApplyResult(
         applied=True,

@@ -56,7 +56,8 @@ def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int
     return value
 
 
-def _date(request: web.Request, name: str, default: date) -> date:
+def parse_date(request: web.Request, name: str, default: date) -> date:
+    """The query value ``name`` as a date ``YYYY-MM-DD`` (400 ``invalid_query`` otherwise)."""
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -100,8 +101,8 @@ async def user_summary(request: web.Request) -> web.Response:
 
 async def user_activity(request: web.Request) -> web.Response:
     today = datetime.now(UTC).date()
-    end = _date(request, "to", today)
-    start = _date(request, "from", end - timedelta(days=89))
+    end = parse_date(request, "to", today)
+    start = parse_date(request, "from", end - timedelta(days=89))
     if start > end or (end - start).days >= MAX_ACTIVITY_DAYS:
         raise BadRequest(
             f"from must not be after to, and the range at most {MAX_ACTIVITY_DAYS} days",

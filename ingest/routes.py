@@ -10,7 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from aggregator import catalog, queries, read
+from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
+from ingest import analytics as analytics_reads
 from ingest import handlers, openapi, ops, reads
 from ingest.context import SETTINGS
 from ingest.routing import Route
@@ -50,6 +52,21 @@ ROUTES: tuple[Route, ...] = (
           "The user summary with streaks", response=queries.UserSummaryView),
     Route("GET", f"{USER}/activity", reads.user_activity, "read",
           "Daily activity (heatmap)", response=queries.ActivityView, query=("from", "to")),
+    Route("GET", f"{USER}/sessions", analytics_reads.user_sessions, "read",
+          "Learning sessions that started in a range of UTC days",
+          response=analytics.SessionsView, query=("from", "to")),
+    Route("GET", f"{USER}/courses/{{course_id}}/history", analytics_reads.course_history, "read",
+          "End-of-day course percent on each day with activity",
+          response=analytics.HistoryView, query=("from", "to")),
+    Route("GET", f"{USER}/courses/{{course_id}}/forecast", analytics_reads.course_forecast,
+          "read", "Predicted completion and risk of falling behind",
+          response=analytics.ForecastView),
+    Route("GET", f"{USER}/reports/weekly", analytics_reads.weekly_report, "read",
+          "An ISO week's figures with the change against the week before",
+          response=analytics.ReportView, query=("week",)),
+    Route("GET", f"{USER}/reports/monthly", analytics_reads.monthly_report, "read",
+          "A month's figures with the change against the month before",
+          response=analytics.ReportView, query=("month",)),
     Route("GET", f"{USER}/stream", reads.user_stream, "read",
           "Server-Sent Events of the user's changes", response=StreamEvent,
           media="text/event-stream"),

@@ -47,6 +47,10 @@ class Settings:
     merge_window_ms: int = 2000
     flush_batch: int = 1000
     dedup_window_s: int = 3600
+    session_gap_s: int = 1800
+    """Two of a learner's events further apart than this start a new session."""
+    at_risk_days: int = 14
+    """A learner without activity in a course for this many days, not completed, is at risk."""
     shards: int = 16
     lease_s: int = 30
     high_water_keys: int = 500_000
@@ -96,6 +100,8 @@ class Settings:
             "merge_window_ms": "WAYMARK_MERGE_WINDOW_MS",
             "flush_batch": "WAYMARK_FLUSH_BATCH",
             "dedup_window_s": "WAYMARK_DEDUP_WINDOW_S",
+            "session_gap_s": "WAYMARK_SESSION_GAP_S",
+            "at_risk_days": "WAYMARK_AT_RISK_DAYS",
             "shards": "WAYMARK_SHARDS",
             "lease_s": "WAYMARK_LEASE_S",
             "high_water_keys": "WAYMARK_HIGH_WATER_KEYS",

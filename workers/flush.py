@@ -22,6 +22,7 @@ import asyncpg
 import structlog
 
 from aggregator.apply import ApplyResult, apply_batch
+from aggregator.session_rules import DEFAULT_GAP_MS
 from buffer.merge_buffer import DrainedBatch, MergeBuffer
 
 log = structlog.get_logger()
@@ -74,8 +75,10 @@ class BatchFlusher:
         stopping: asyncio.Event,
         on_transient: Callable[[], None] = lambda: None,
         after_commit: Callable[[], None] | None = None,
+        session_gap_ms: int = DEFAULT_GAP_MS,
     ) -> None:
         self.buffer = buffer
+        self.session_gap_ms = session_gap_ms
         self.pool = pool
         self.max_tries = max_tries
         self.stopping = stopping
@@ -126,7 +129,7 @@ class BatchFlusher:
 
     async def _apply(self, part: DrainedBatch) -> ApplyResult:
         async with self.pool.acquire() as conn:
-            return await apply_batch(conn, part)
+            return await apply_batch(conn, part, self.session_gap_ms)
 
     async def _with_retries(
         self, batch: DrainedBatch, attempt: Callable[[], Awaitable[ApplyResult]]
