@@ -28,6 +28,7 @@ system-packages:
 	command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(prometheus); \
 	command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(nodejs npm); \
 	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(chromium); \
+	command -v systemd-analyze >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(systemd); \
 	if (( $${#missing[@]} )); then \
 		if [ "$$(id -u)" != 0 ]; then \
 			echo "Install these system packages first: $${missing[*]}" >&2; exit 1; \
