@@ -6,8 +6,10 @@ Starts Redis (AOF everysec), PostgreSQL, ``waymark serve`` and the workers like
 ``benchmarks.run``, offers ``--rate`` events/s from a separate load process, and samples every
 ``--every`` seconds: accepted events/s (from the server's counter), pending keys and the age of
 the oldest, event lag p99 of the interval, and the RSS of every process. Reports the time series
-and, over the second half, the accepted rate against the offered one, the drift of queue depth
-and lag, and each process's RSS growth; plus every non-202 answer the load client got.
+and, over the second half of the samples taken under load, the accepted rate against the offered
+one, the trend of queue depth, oldest pending age and lag (``flat`` when each moves by less
+than 10 % of its mean), and each process's RSS growth; plus every non-202 answer the load
+client got.
 """
 
 from __future__ import annotations
@@ -59,23 +61,52 @@ def interval_lag(before: dict[float, float], after: dict[float, float]) -> float
     return float(lag_quantiles(delta)["p99_le_s"])
 
 
+FLAT_PERCENT = 10.0
+"""A figure whose trend moves it by less than this share of its mean over the half is flat."""
+TRENDED = ("pending_keys", "oldest_pending_s", "lag_p99_le_s")
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ``ys`` over ``xs`` (0 for fewer than two points)."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    return 0.0 if var == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def drift(half: list[dict[str, Any]], name: str) -> dict[str, float]:
+    """How far the trend of ``name`` moves it across ``half``: absolute, and % of its mean."""
+    xs = [float(s["t_s"]) for s in half]
+    ys = [float(s[name]) for s in half]
+    change = slope(xs, ys) * (xs[-1] - xs[0]) if len(xs) > 1 else 0.0
+    mean = sum(ys) / len(ys) if ys else 0.0
+    return {"change": round(change, 2),
+            "percent": round(100 * change / mean, 1) if mean else 0.0}
+
+
 def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
-    half = samples[len(samples) // 2:]
+    """The verdict over the second half of the samples taken *under load*.
+
+    A sample taken after the load stopped (the buffer drained, pending 0) would make any rise
+    look flat, so only samples marked ``under_load`` count; each figure is judged by the trend
+    of all of them (a least-squares line), not by its first and last values.
+    """
+    under = [s for s in samples if s.get("under_load", True)]
+    half = under[len(under) // 2:]
     first, last = half[0], half[-1]
     seconds = last["t_s"] - first["t_s"]
     accepted = (last["accepted"] - first["accepted"]) / max(1e-9, seconds)
-    third = max(1, len(half) // 3)
-
-    def drift(name: str) -> float:
-        a = sum(float(s[name]) for s in half[:third]) / third
-        b = sum(float(s[name]) for s in half[-third:]) / third
-        return round(b - a, 2)
-
+    drifts = {name: drift(half, name) for name in TRENDED}
+    drifting = [f"{name} {d['percent']:+.1f} %" for name, d in drifts.items()
+                if abs(d["percent"]) >= FLAT_PERCENT]
     return {
+        "samples_under_load": len(half),
         "accepted_per_s": round(accepted),
         "accepted_over_offered": round(accepted / rate, 4),
-        "pending_keys_drift": drift("pending_keys"),
-        "oldest_pending_s_drift": drift("oldest_pending_s"),
+        "drift": drifts,
+        "verdict": "flat" if not drifting else "drifting: " + ", ".join(drifting),
         "lag_p99_s_max": max(s["lag_p99_le_s"] for s in half),
         "rss_growth_mb": {name: round(last["rss_mb"][name] - first["rss_mb"][name], 1)
                           for name in last["rss_mb"]},
@@ -119,6 +150,7 @@ async def _soak(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace
             pg_rss = sum(rss_mb(p) for p in server_pids(redis, pg)["postgres"])
             samples.append({
                 "t_s": round(time.monotonic() - t0, 1),
+                "under_load": load.poll() is None,
                 "accepted": m.get("waymark_ingest_events_total", 0.0),
                 "pending_keys": m.get("waymark_queue_pending_keys", 0.0),
                 "oldest_pending_s": round(m.get("waymark_queue_oldest_pending_seconds", 0.0), 2),
