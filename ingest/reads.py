@@ -113,16 +113,6 @@ async def user_activity(request: web.Request) -> web.Response:
     return json_response(view)
 
 
-async def course_stats(request: web.Request) -> web.Response:
-    course_id = request.match_info["course_id"]
-    async with request.app[POOL].acquire() as conn:
-        stats = await queries.course_stats(conn, course_id)
-    if stats is None:
-        raise NotFound(f"no catalog and no learners for course {course_id!r}",
-                       code="course_not_found")
-    return json_response(stats)
-
-
 async def reset_progress(request: web.Request) -> web.Response:
     app = request.app
     user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aggregator import catalog, queries, read
+from aggregator import catalog, course_report, queries, read
 from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
+from ingest import course_report_page as report_page
 from ingest import handlers, openapi, ops, reads
 from ingest.context import SETTINGS
 from ingest.routing import Route
@@ -35,8 +36,12 @@ ROUTES: tuple[Route, ...] = (
           "Store a course catalog", catalog.CourseCatalog, catalog.CatalogView),
     Route("GET", "/v1/courses/{course_id}", handlers.get_course, "read",
           "A course catalog and its recompute progress", response=catalog.CatalogView),
-    Route("GET", "/v1/courses/{course_id}/stats", reads.course_stats, "read",
-          "Learners, completion and drop-off of a course", response=queries.CourseStats),
+    Route("GET", "/v1/courses/{course_id}/stats", report_page.course_stats, "read",
+          "Learners, completion, risk, quiz pass rates and drop-off of a course",
+          response=course_report.CourseStatsView),
+    Route("GET", "/v1/courses/{course_id}/report", report_page.course_report_view, "read",
+          "The course report: stats and daily activity; an HTML page with charts when the"
+          " client prefers text/html", response=course_report.CourseReport),
     Route("GET", f"{USER}/courses/{{course_id}}", handlers.get_course_progress, "read",
           "Course progress with modules, chapters and quizzes",
           response=read.CourseProgressView),
@@ -73,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/alerts", get_alerts, "read",
           "The latest evaluation of every alert", response=list[AlertState]),
     Route("GET", "/openapi.json", openapi_document, None),
+    Route("GET", "/static/{name}", report_page.static_file, None),
     Route("GET", "/health", health, None),
     Route("GET", "/ready", ops.ready, None),
     Route("GET", "/metrics", metrics, None),
