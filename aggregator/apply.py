@@ -1,7 +1,8 @@
 """Apply one drained buffer batch to PostgreSQL in one transaction, exactly once in effect.
 
 Order inside the transaction (also the lock order, keys sorted, so concurrent batches never
-deadlock): ledger row for the batch id (a re-delivered batch stops here), course rows (created
+deadlock): ledger row for the batch id (a re-delivered batch stops here), the shared erasure
+lock of each learner and their tombstones (``aggregator.tombstones``), course rows (created
 if missing, locked, course-level state merged), chapter rows (created if missing, locked, merged
 in Python with ``buffer.fold``, trimmed by the course's reset), quiz attempts (by attempt_id),
 then the aggregates of the affected rows only: course rollups per (user, course), quiz summaries
@@ -17,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from aggregator import ledger, sessions, summary
+from aggregator import ledger, sessions, summary, tombstones
 from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
@@ -122,6 +123,9 @@ async def apply_batch(
     async with conn.transaction():
         if not await ledger.claim(conn, batch.batch_id, len(batch.entries)):
             return ApplyResult(applied=False)
+        erased = await tombstones.lock_learners(conn, (u for u, _ in data.pairs))
+        if erased:  # learners erased while this batch was in flight: drop what they sent before
+            data = decode_batch(tombstones.drop_erased(batch.entries, erased))
         pairs = sorted(data.pairs)
         events: list[DomainEvent] = []
         resets = await _apply_courses(conn, pairs, data.courses, events)

@@ -197,8 +197,12 @@ async def batch_get(conn: Conn, user_id: str, course_ids: list[str]) -> BatchGet
 
 async def user_summary(conn: Conn, user_id: str, today: date) -> UserSummaryView | None:
     r = await conn.fetchrow("SELECT * FROM user_summary WHERE user_id = $1", user_id)
-    if r is None:
-        return None
+    return None if r is None else summary_view(r, today)
+
+
+def summary_view(r: asyncpg.Record, today: date) -> UserSummaryView:
+    """A ``user_summary`` row as the read API shows it on ``today`` (the current streak)."""
+    user_id = r["user_id"]
     end = r["streak_end"]
     current = r["streak_days"] if end is not None and end >= today - timedelta(days=1) else 0
     return UserSummaryView(

@@ -87,7 +87,7 @@ def rollup_fields(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _chapter(chapter_id: str, r: asyncpg.Record | None) -> ChapterView:
+def chapter_view(chapter_id: str, r: asyncpg.Record | None) -> ChapterView:
     if r is None:
         return ChapterView(
             chapter_id=chapter_id, progress=0.0, completed=False, completed_at=None,
@@ -156,13 +156,13 @@ async def course_progress(
     )
     modules: dict[str, list[tuple[ChapterView, float, bool]]] = {}
     for c in catalog:
-        view = _chapter(c["chapter_id"], by_id.pop(c["chapter_id"], None))
+        view = chapter_view(c["chapter_id"], by_id.pop(c["chapter_id"], None))
         modules.setdefault(c["module_id"], []).append((view, c["weight"], c["required"]))
     return CourseProgressView(
         user_id=user_id,
         **rollup_fields(course),
         catalog_version=version,
         modules=[module_rollup(mid, chs) for mid, chs in modules.items()],
-        other_chapters=[_chapter(cid, r) for cid, r in by_id.items()],
+        other_chapters=[chapter_view(cid, r) for cid, r in by_id.items()],
         quizzes=[QuizSummaryView(**dict(q)) for q in quizzes],
     )

@@ -31,6 +31,7 @@ class IngestMetrics:
     rejected: Counter
     payload_bytes: Histogram
     clock_skew: Histogram
+    learner_data: Counter
 
     @classmethod
     def create(cls) -> IngestMetrics:
@@ -68,6 +69,11 @@ class IngestMetrics:
                 "waymark_ingest_clock_skew_seconds",
                 "Received time minus the batch's sent_at (batches that carry one)",
                 buckets=SKEW_BUCKETS, registry=r,
+            ),
+            learner_data=Counter(
+                "waymark_learner_data_requests",
+                "Learner exports, course exports and erasures answered, by kind", ["kind"],
+                registry=r,
             ),
         )
 

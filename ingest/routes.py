@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aggregator import catalog, course_report, queries, read
+from aggregator import catalog, course_report, learner_export, queries, read
 from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
 from ingest import course_report_page as report_page
-from ingest import handlers, openapi, ops, reads
+from ingest import handlers, openapi, ops, privacy, reads
 from ingest.context import SETTINGS
 from ingest.routing import Route
 from monitoring.alert_loop import get_alerts
@@ -72,6 +72,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{USER}/reports/monthly", analytics_reads.monthly_report, "read",
           "A month's figures with the change against the month before",
           response=analytics.ReportView, query=("month",)),
+    Route("GET", f"{USER}/export", privacy.export_user, "admin",
+          "Everything held about a learner (JSON, or NDJSON with format=ndjson)",
+          response=learner_export.LearnerExport, query=("format",), self_service=True),
+    Route("DELETE", USER, privacy.erase_user, "admin",
+          "Erase a learner everywhere; a tombstone stays", response=privacy.ErasureView),
+    Route("GET", "/v1/courses/{course_id}/export.csv", privacy.export_course, "admin",
+          "A course as CSV, one row per learner and chapter", response=str, media="text/csv"),
     Route("GET", f"{USER}/stream", reads.user_stream, "read",
           "Server-Sent Events of the user's changes", response=StreamEvent,
           media="text/event-stream"),

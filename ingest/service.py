@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from buffer.merge_buffer import MergeBuffer
 from ingest.body import decode_as
+from ingest.erasure import without_erased
 from ingest.errors import TooLarge, Unavailable
 from ingest.metrics import IngestMetrics
 from ingest.prepare import decode_events, prepare
@@ -69,6 +70,8 @@ class IngestService:
             )
         events, rejected = decode_events(fmt, batch.events, self.settings.max_event_bytes)
         skew = 0 if batch.sent_at is None else received_ms - to_epoch_ms(batch.sent_at)
+        events, refused = await without_erased(self.buffer, events, skew)
+        rejected += refused
         rules = await self.rules.get(ev.course_id for _, ev in events)
         prepared = prepare(
             events, now_ms=received_ms, skew_ms=skew, rules=rules, shard_of=self.buffer.shard_of
