@@ -3,11 +3,13 @@
 Order inside the transaction (also the lock order, keys sorted, so concurrent batches never
 deadlock): ledger row for the batch id (a re-delivered batch stops here), the shared erasure
 lock of each learner and their tombstones (``aggregator.tombstones``), course rows (created
-if missing, locked, course-level state merged), chapter rows (created if missing, locked, merged
-in Python with ``buffer.fold``, trimmed by the course's reset), quiz attempts (by attempt_id),
-then the aggregates of the affected rows only: course rollups per (user, course), quiz summaries
-per (user, course, quiz), daily activity per (user, day), user summaries per user; last, the
-domain events of every change into the outbox — all in the same transaction.
+if missing, locked, course-level state merged), quiz attempts (by ``(user_id, attempt_id)``)
+and their reassessment per (user, course, quiz) — statuses, grading, summary and the quiz's
+derived completing fact, ``aggregator.quizzes`` — then chapter rows
+(created if missing, locked, merged in Python with ``buffer.fold``, trimmed by the course's
+reset, recomputed when their quiz facts moved), then the aggregates of the affected rows only:
+course rollups per (user, course), daily activity per (user, day), user summaries per user;
+last, the domain events of every change into the outbox — all in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from aggregator import ledger, sessions, summary, tombstones
+from aggregator import ledger, quizzes, sessions, summary, tombstones
 from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
@@ -92,15 +94,6 @@ FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::text[],
      AS u(user_id, course_id, state, reset_at, status, enrolled_at, view_chapter, seen_at)
 WHERE t.user_id = u.user_id AND t.course_id = u.course_id
 """
-_INSERT_QUIZZES = """
-INSERT INTO quiz_attempts (attempt_id, event_id, user_id, course_id, quiz_id, chapter_id, ts,
-                           score, max_score, passed, duration_s, responses)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::float8[], $9::float8[], $10::bool[], $11::float8[],
-                     $12::jsonb[])
-ORDER BY 3, 1 ON CONFLICT (user_id, attempt_id) DO NOTHING
-RETURNING user_id, attempt_id
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +122,15 @@ async def apply_batch(
         pairs = sorted(data.pairs)
         events: list[DomainEvent] = []
         resets = await _apply_courses(conn, pairs, data.courses, events)
-        await apply_chapters(conn, data.chapters, resets, events)
-        await _insert_quizzes(conn, data.quizzes, events)
-        reset_pairs = [p for p, (_, moved) in resets.items() if moved]
-        await summary.refresh_quizzes(
-            conn, [(u, c, q.quiz_id) for _, u, c, q in data.quizzes], reset_pairs
-        )
-        events += await recompute_courses(conn, pairs)
+        keys = await quizzes.store_attempts(conn, data.quizzes)
+        keys |= await quizzes.quizzes_of(conn, [p for p, (_, moved) in resets.items() if moved])
+        quiz_resets = await quizzes.reset_times(conn, {k[:2] for k in keys} - set(resets))
+        quiz_resets.update({p: ts for p, (ts, _) in resets.items()})
+        quiz_events, refacted = await quizzes.reassess(conn, keys, quiz_resets)
+        chapter_resets = {p: (ts, False) for p, ts in quiz_resets.items()} | resets
+        await apply_chapters(conn, data.chapters, chapter_resets, events, refacted)
+        events += quiz_events
+        events += await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
         await summary.add_activity(conn, summary.chapter_activity(
             data.chapters, [(u, q.ts) for _, u, _, q in data.quizzes]
         ))
@@ -198,34 +193,3 @@ def _course_events(pair: Pair, old: CourseState, new: CourseState) -> list[Domai
             data={"status": new.enroll_status, "previous_status": old.enroll_status or None},
         ))
     return out
-
-
-async def _insert_quizzes(
-    conn: Conn, quizzes: list[tuple[str, str, str, QuizRecord]], events: list[DomainEvent]
-) -> None:
-    if not quizzes:
-        return
-    rows = [
-        (
-            q.attempt_id, event_id, user_id, course_id, q.quiz_id, q.chapter_id, ms_to_dt(q.ts),
-            q.score, q.max_score, q.passed, q.duration_s,
-            msgspec.json.encode(q.responses).decode(),
-        )
-        for event_id, user_id, course_id, q in quizzes
-    ]
-    fresh = {
-        (r["user_id"], r["attempt_id"])
-        for r in await conn.fetch(_INSERT_QUIZZES, *_columns(rows, 12))
-    }
-    for _, user_id, course_id, q in quizzes:
-        if (user_id, q.attempt_id) not in fresh:
-            continue  # the same attempt replayed under another event id: stored once
-        fresh.discard((user_id, q.attempt_id))
-        at = ms_to_dt(q.ts)
-        assert at is not None
-        events.append(DomainEvent(
-            type="quiz.passed" if q.passed else "quiz.failed",
-            user_id=user_id, course_id=course_id, occurred_at=at,
-            data={"quiz_id": q.quiz_id, "attempt_id": q.attempt_id, "chapter_id": q.chapter_id,
-                  "score": q.score, "max_score": q.max_score, "passed": q.passed},
-        ))

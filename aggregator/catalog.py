@@ -15,6 +15,7 @@ from typing import Annotated
 import msgspec
 
 from aggregator.db import Conn
+from aggregator.quiz_catalog import CatalogQuiz, QuizDefinitionError, as_rows, validate_quizzes
 from waymark_client.wire import Id
 
 Weight = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
@@ -43,6 +44,7 @@ class CourseCatalog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     completion_threshold: Annotated[float, msgspec.Meta(gt=0, le=100)] = 100.0
     passing_score: Pct = 70.0
     modules: Annotated[list[CatalogModule], msgspec.Meta(max_length=1000)] = []
+    quizzes: Annotated[list[CatalogQuiz], msgspec.Meta(max_length=1000)] = []
 
 
 class RecomputeView(msgspec.Struct, kw_only=True):
@@ -67,6 +69,7 @@ class CatalogView(msgspec.Struct, kw_only=True):
     completion_threshold: float
     passing_score: float
     modules: list[CatalogModule]
+    quizzes: list[CatalogQuiz] = []
     recompute: RecomputeView | None = None
 
 
@@ -85,6 +88,10 @@ def validate(catalog: CourseCatalog) -> None:
             if ch.chapter_id in seen:
                 raise CatalogError(f"chapter {ch.chapter_id!r} appears twice")
             seen.add(ch.chapter_id)
+    try:
+        validate_quizzes(catalog.quizzes, seen)
+    except QuizDefinitionError as e:
+        raise CatalogError(str(e)) from None
 
 
 def structure_hash(catalog: CourseCatalog) -> str:
@@ -97,6 +104,8 @@ def structure_hash(catalog: CourseCatalog) -> str:
             for m in catalog.modules
         ],
     ]
+    if catalog.quizzes:  # a catalog without quizzes keeps the hash it had before they existed
+        shape.append(as_rows(catalog.quizzes))
     return hashlib.sha256(msgspec.json.encode(shape)).hexdigest()
 
 
@@ -171,6 +180,7 @@ async def load(conn: Conn, course_id: str) -> CatalogView | None:
         completion_threshold=cat.completion_threshold,
         passing_score=cat.passing_score,
         modules=cat.modules,
+        quizzes=cat.quizzes,
         recompute=None if rc is None else RecomputeView(**dict(rc)),
     )
 
@@ -189,12 +199,24 @@ async def learner_pairs(
     return [r["user_id"] for r in rows]
 
 
-async def progress_rules(conn: Conn, course_ids: list[str]) -> dict[str, tuple[float, float]]:
-    """``(completion_threshold, passing_score)`` of each course in ``course_ids`` that has a
-    catalog; a course without one is absent."""
+async def progress_rules(
+    conn: Conn, course_ids: list[str]
+) -> dict[str, tuple[float, dict[str, frozenset[str]]]]:
+    """``(completion_threshold, question ids per defined quiz)`` of each course in
+    ``course_ids`` that has a catalog; a course without one is absent."""
     rows = await conn.fetch(
-        "SELECT course_id, completion_threshold, passing_score FROM courses"
-        " WHERE course_id = ANY($1::text[])",
+        "SELECT course_id, completion_threshold, coalesce(doc->'quizzes', '[]')::text AS quizzes"
+        " FROM courses WHERE course_id = ANY($1::text[])",
         course_ids,
     )
-    return {r["course_id"]: (r["completion_threshold"], r["passing_score"]) for r in rows}
+    return {
+        r["course_id"]: (
+            r["completion_threshold"],
+            {q.quiz_id: frozenset(x.question_id for x in q.questions)
+             for q in _quizzes(r["quizzes"]) if q.questions},
+        )
+        for r in rows
+    }
+
+
+_quizzes = msgspec.json.Decoder(list[CatalogQuiz]).decode

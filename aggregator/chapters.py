@@ -8,10 +8,16 @@ would lean on folded history (``needs_rebuild``: a reset among folded events, a 
 uncomplete older than them). Such a chapter is recomputed from every event of its log, exactly.
 A row whose log is not complete (created before the log existed, or fed by a buffer entry that
 had to fold events it could not pass on) is merged as before.
+
+A quiz's chapter also holds the quiz's one derived completing fact (its earliest counted passing
+attempt, kept in ``quiz_summary`` by ``aggregator.quizzes``), which is not in the log: every
+recompute adds the chapter's current facts to its logged events, and a chapter whose facts moved
+(``refacted``) is recomputed — or, without a complete log, merged with its new facts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +27,12 @@ from aggregator import event_log
 from aggregator.db import Conn
 from aggregator.events import DomainEvent
 from buffer.fold import (
+    COMPLETING,
     NONE_TS,
+    Base,
     ChapterState,
     ChapterSummary,
+    TailEvent,
     merge_chapter,
     needs_rebuild,
     rebuild_chapter,
@@ -65,6 +74,13 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::ti
 WHERE t.user_id = u.user_id AND t.course_id = u.course_id AND t.chapter_id = u.chapter_id
 """
 
+_FACTS = """
+SELECT s.user_id, s.course_id, s.fact_chapter_id, s.fact_ts, s.fact_event_id
+FROM quiz_summary s
+JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, chapter_id)
+  ON s.user_id = k.user_id AND s.course_id = k.course_id AND s.fact_chapter_id = k.chapter_id
+"""
+
 _encode = msgspec.msgpack.Encoder().encode
 _decode_state = msgspec.msgpack.Decoder(ChapterState).decode
 
@@ -91,15 +107,17 @@ async def apply_chapters(
     incoming: dict[ChapterKey, ChapterState],
     resets: dict[Pair, tuple[int, bool]],
     events: list[DomainEvent],
+    refacted: Iterable[ChapterKey] = (),
 ) -> None:
     """Merge the batch's chapter states into their rows (see module docstring)."""
-    keys = sorted(incoming)
+    refacted = set(refacted)
+    keys = sorted(set(incoming) | refacted)
     rows: dict[ChapterKey, _Row] = {}
     if keys:
         cols = [[k[i] for k in keys] for i in range(3)]
         await conn.execute(_INSERT_CHAPTERS, *cols)
         rows.update({(r[0], r[1], r[2]): _Row(r) for r in await conn.fetch(_LOCK_CHAPTERS, *cols)})
-        await event_log.append(conn, {k: incoming[k].tail for k in keys})
+        await event_log.append(conn, {k: incoming[k].tail for k in sorted(incoming)})
     moved = sorted(p for p, (_, changed) in resets.items() if changed)
     if moved:
         found = await conn.fetch(_LOCK_RESET_CHAPTERS, [p[0] for p in moved], [p[1] for p in moved])
@@ -114,18 +132,22 @@ async def apply_chapters(
         if new is not None:
             new = trim_chapter(new, reset_ts)
         complete[key] = row.log_complete and (new is None or new.base.empty)
-        if complete[key] and needs_rebuild(row.state, new, reset_ts):
+        if complete[key] and (key in refacted or needs_rebuild(row.state, new, reset_ts)):
             rebuild.append(key)
             continue
         # trimmed before merging: the merge folds the oldest of the two tails into the base,
         # and a base that ends after the reset would keep the events at or before it
         state = trim_chapter(row.state, reset_ts)
         merged[key] = state if new is None else merge_chapter(state, new)
+    facts = await _facts(conn, sorted(refacted | set(rebuild)))
+    for key in refacted - set(rebuild):
+        if key in merged:  # no complete log: the new facts are added, a withdrawn one stays
+            merged[key] = merge_chapter(merged[key], ChapterState(Base(), facts.get(key, [])))
     if rebuild:
         logged = await event_log.read(conn, rebuild)
         for key in rebuild:
             reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
-            merged[key] = rebuild_chapter(logged.get(key, []), reset_ts)
+            merged[key] = rebuild_chapter(logged.get(key, []) + facts.get(key, []), reset_ts)
     out = []
     for key in sorted(merged):
         state = merged[key]
@@ -138,6 +160,16 @@ async def apply_chapters(
         ))
     if out:
         await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in out] for i in range(12)])
+
+
+async def _facts(conn: Conn, keys: list[ChapterKey]) -> dict[ChapterKey, list[TailEvent]]:
+    """The derived completing facts of each chapter in ``keys``."""
+    out: dict[ChapterKey, list[TailEvent]] = {}
+    if keys:
+        for r in await conn.fetch(_FACTS, *[[k[i] for k in keys] for i in range(3)]):
+            fact = TailEvent(r["fact_ts"], r["fact_event_id"], COMPLETING, -1.0, 0, -1.0)
+            out.setdefault((r[0], r[1], r[2]), []).append(fact)
+    return out
 
 
 def _chapter_event(key: ChapterKey, s: ChapterSummary) -> DomainEvent:

@@ -8,7 +8,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from aggregator import quiz_reads
 from aggregator.db import Conn
+from aggregator.quiz_reads import QuizSummaryView
 
 
 class ChapterView(msgspec.Struct, kw_only=True):
@@ -30,19 +32,6 @@ class ModuleView(msgspec.Struct, kw_only=True):
     avg_progress: float
     time_spent_s: float
     chapters: list[ChapterView]
-
-
-class QuizSummaryView(msgspec.Struct, kw_only=True):
-    """Attempts since the course's last reset (the attempts themselves are all kept)."""
-
-    quiz_id: str
-    attempts: int
-    best_score: float | None
-    best_percent: float | None
-    last_score: float | None
-    last_percent: float | None
-    last_attempt_at: datetime | None
-    passed: bool
 
 
 class CourseProgressView(msgspec.Struct, kw_only=True):
@@ -147,13 +136,7 @@ async def course_progress(
         course_id,
     )
     version = await conn.fetchval("SELECT version FROM courses WHERE course_id = $1", course_id)
-    quizzes = await conn.fetch(
-        "SELECT quiz_id, attempts, best_score, best_percent, last_score, last_percent,"
-        " last_attempt_at, passed FROM quiz_summary WHERE user_id = $1 AND course_id = $2"
-        " ORDER BY quiz_id",
-        user_id,
-        course_id,
-    )
+    quizzes = await quiz_reads.summaries(conn, user_id, course_id)
     modules: dict[str, list[tuple[ChapterView, float, bool]]] = {}
     for c in catalog:
         view = chapter_view(c["chapter_id"], by_id.pop(c["chapter_id"], None))
@@ -164,5 +147,5 @@ async def course_progress(
         catalog_version=version,
         modules=[module_rollup(mid, chs) for mid, chs in modules.items()],
         other_chapters=[chapter_view(cid, r) for cid, r in by_id.items()],
-        quizzes=[QuizSummaryView(**dict(q)) for q in quizzes],
+        quizzes=quizzes,
     )

@@ -1,7 +1,8 @@
 """Apply a new catalog version to every learner of a course, in throttled keyset batches.
 
-Each batch is one transaction: course rollups of up to ``batch`` learners, their user summaries
-and the domain events of the rows that moved. Progress is kept in ``catalog_recompute`` (shown by
+Each batch is one transaction: quiz statuses of up to ``batch`` learners (and the chapters
+their quiz facts complete), their course rollups and user summaries, and the domain events of
+the rows that moved. Progress is kept in ``catalog_recompute`` (shown by
 ``GET /v1/courses/{id}``); a newer version marks the running one superseded, which stops it.
 """
 
@@ -11,9 +12,11 @@ import asyncio
 
 import asyncpg
 
-from aggregator import summary
+from aggregator import quizzes, summary
 from aggregator.catalog import learner_pairs
-from aggregator.events import append
+from aggregator.chapters import apply_chapters
+from aggregator.db import Conn
+from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 
 _START = """
@@ -34,6 +37,16 @@ _FINISH = """
 UPDATE catalog_recompute SET state = 'done', finished_at = now(), updated_at = now()
 WHERE course_id = $1 AND version = $2
 """
+
+
+async def reassess_quizzes(conn: Conn, pairs: list[tuple[str, str]]) -> list[DomainEvent]:
+    """Quiz statuses and their chapters' derived facts under the new definitions."""
+    keys = await quizzes.quizzes_of(conn, pairs)
+    resets = await quizzes.reset_times(conn, pairs)
+    events: list[DomainEvent] = []
+    quiz_events, refacted = await quizzes.reassess(conn, keys, resets)
+    await apply_chapters(conn, {}, {p: (ts, False) for p, ts in resets.items()}, events, refacted)
+    return events + quiz_events
 
 
 async def recompute_catalog(
@@ -72,7 +85,8 @@ async def recompute_catalog(
             # Lock first (in the apply's key order): the rollup statement after it then reads
             # chapter rows no concurrent batch is still changing.
             await conn.execute(_LOCK, course_id, users)
-            events = await recompute_courses(conn, [(u, course_id) for u in users])
+            events = await reassess_quizzes(conn, [(u, course_id) for u in users])
+            events += await recompute_courses(conn, [(u, course_id) for u in users])
             await summary.refresh_users(conn, users)
             await append(conn, events)
             await conn.execute(_PROGRESS, course_id, version, len(users))

@@ -1,6 +1,7 @@
-"""Per-quiz, per-user and per-day aggregates, kept current for the rows a batch touches.
+"""Per-user and per-day aggregates, kept current for the rows a batch touches (quiz summaries:
+``aggregator.quizzes``).
 
-Each function takes the keys a batch affected and recomputes (quiz, user) or adds to (day) only
+Each function takes the keys a batch affected and recomputes (user) or adds to (day) only
 those rows, with one set-based statement; keys are sorted so concurrent batches lock in the same
 order. Daily activity is counted from what a buffer entry knows: every event still in a chapter
 state's tail counts on its own day; a base (events already folded in the merge buffer when more
@@ -17,39 +18,6 @@ from aggregator.db import Conn
 from buffer.fold import ChapterState
 
 Day = tuple[str, date]
-
-_QUIZ_SUMMARY = """
-WITH k AS (
-    SELECT DISTINCT user_id, course_id, quiz_id
-    FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, quiz_id)
-    UNION
-    SELECT s.user_id, s.course_id, s.quiz_id
-    FROM quiz_summary s JOIN unnest($4::text[], $5::text[]) AS r(user_id, course_id)
-      USING (user_id, course_id)
-),
-a AS (
-    SELECT k.user_id, k.course_id, k.quiz_id, count(q.attempt_id) AS attempts,
-           max(q.score) AS best_score, max(100 * q.score / q.max_score) AS best_percent,
-           (array_agg(q.score ORDER BY q.ts DESC, q.attempt_id DESC))[1] AS last_score,
-           (array_agg(100 * q.score / q.max_score ORDER BY q.ts DESC, q.attempt_id DESC))[1]
-               AS last_percent,
-           max(q.ts) AS last_attempt_at, coalesce(bool_or(q.passed), false) AS passed
-    FROM k
-    LEFT JOIN course_progress cp USING (user_id, course_id)
-    LEFT JOIN quiz_attempts q
-           ON q.user_id = k.user_id AND q.course_id = k.course_id AND q.quiz_id = k.quiz_id
-          AND (cp.reset_at IS NULL OR q.ts > cp.reset_at)
-    GROUP BY k.user_id, k.course_id, k.quiz_id
-)
-INSERT INTO quiz_summary AS t (user_id, course_id, quiz_id, attempts, best_score, best_percent,
-                               last_score, last_percent, last_attempt_at, passed, updated_at)
-SELECT a.*, now() FROM a ORDER BY 1, 2, 3
-ON CONFLICT (user_id, course_id, quiz_id) DO UPDATE SET
-    attempts = excluded.attempts, best_score = excluded.best_score,
-    best_percent = excluded.best_percent, last_score = excluded.last_score,
-    last_percent = excluded.last_percent, last_attempt_at = excluded.last_attempt_at,
-    passed = excluded.passed, updated_at = now()
-"""
 
 _ADD_ACTIVITY = """
 INSERT INTO daily_activity AS t (user_id, day, time_spent_ms, events)
@@ -142,22 +110,6 @@ async def add_activity(conn: Conn, days: Mapping[Day, tuple[int, int]]) -> None:
         [d for _, d in keys],
         [days[k][0] for k in keys],
         [days[k][1] for k in keys],
-    )
-
-
-async def refresh_quizzes(
-    conn: Conn,
-    keys: Iterable[tuple[str, str, str]],
-    reset_pairs: Iterable[tuple[str, str]] = (),
-) -> None:
-    """Recompute the summary of the given (user, course, quiz) and of every quiz of a reset pair."""
-    ks, rs = sorted(set(keys)), sorted(set(reset_pairs))
-    if not ks and not rs:
-        return
-    await conn.execute(
-        _QUIZ_SUMMARY,
-        [k[0] for k in ks], [k[1] for k in ks], [k[2] for k in ks],
-        [r[0] for r in rs], [r[1] for r in rs],
     )
 
 

@@ -101,7 +101,8 @@ class QuizRecord(msgspec.Struct, array_like=True):
     ts: int
     score: float
     max_score: float
-    passed: bool
+    passed: bool | None
+    """What the client sent (entries written before the worker decided passing hold a bool)."""
     duration_s: float | None
     responses: list[Any]
 

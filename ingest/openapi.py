@@ -32,9 +32,10 @@ _QUERY: dict[str, dict[str, Any]] = {
     "cursor": {"type": "string", "description": "`next_cursor` of the previous page (opaque)"},
     "from": {"type": "string", "format": "date"},
     "to": {"type": "string", "format": "date"},
-    "format": {"enum": ["json", "ndjson"]},
     "week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$", "example": "2026-W48"},
     "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-11"},
+    "as_of": {"type": "string", "format": "date-time"},
+    "format": {"enum": ["json", "ndjson"]},
 }
 
 # Events are decoded one by one: a bad event is reported by index in the 202 answer while the

@@ -2,9 +2,12 @@
 
 Each raw event is decoded on its own so one bad event is rejected by index and never fails the
 batch. Valid events become ops on the merge buffer: chapter events go to their chapter's key,
-course-level events to the course key; a passing quiz attempt with a ``chapter_id`` also
-completes its chapter. Whether a ``chapter_progress`` completes its chapter and whether a quiz
-attempt passes are decided here, against the course's catalog rules at the time of ingest.
+course-level events to the course key (a quiz attempt among them). Whether a
+``chapter_progress`` completes its chapter is decided here, against the course's catalog rules at
+the time of ingest; whether a quiz attempt counts, passes and completes its chapter depends on
+every attempt of the learner and on the catalog, so the worker decides it
+(``aggregator.assessment``). An attempt is only checked here: ``score`` ≤ ``max_score``, and
+question ids known when the catalog defines the quiz's questions.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ _PATH = re.compile(r"at `\$(?:\.(\w+))?")
 @dataclass(frozen=True, slots=True)
 class CourseRules:
     completion_threshold: float = 100.0
-    passing_score: float = 70.0
+    questions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Question ids of each quiz whose catalog definition lists questions."""
 
 
 DEFAULT_RULES = CourseRules()
@@ -122,14 +126,33 @@ def prepare(
                 )
             )
             continue
+        course_rules = rules.get(ev.course_id, DEFAULT_RULES)
+        if isinstance(ev, QuizAttempt) and (bad := _bad_attempt(index, ev, course_rules)):
+            out.rejected.append(bad)
+            continue
         shard = shard_of(ev.user_id)
         w = out.writes.get(shard)
         if w is None:
             w = out.writes[shard] = ShardWrite()
         n = w.add_event(index, ev.id, ev.source_id, ev.seq)
-        _add_ops(w, n, ev, ts, rules.get(ev.course_id, DEFAULT_RULES))
+        _add_ops(w, n, ev, ts, course_rules)
         out.valid += 1
     return out
+
+
+def _bad_attempt(index: int, ev: QuizAttempt, rules: CourseRules) -> Rejection | None:
+    if ev.score > ev.max_score:
+        return Rejection(index=index, code="invalid_value",
+                         message=f"score {ev.score} is greater than max_score {ev.max_score}")
+    known = rules.questions.get(ev.quiz_id)
+    if known is not None:
+        for r in ev.responses:
+            if r.question_id not in known:
+                return Rejection(
+                    index=index, code="unknown_question",
+                    message=f"question {r.question_id!r} is not in quiz {ev.quiz_id!r}",
+                )
+    return None
 
 
 def _ms(seconds: float) -> int:
@@ -152,9 +175,6 @@ def _add_ops(w: ShardWrite, n: int, ev: Event, ts: int, rules: CourseRules) -> N
             tail = TailEvent(ts, ev.id, UNCOMPLETE, -1.0, 0, -1.0)
             w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
         case QuizAttempt():
-            passed = ev.passed
-            if passed is None:
-                passed = 100 * ev.score / ev.max_score >= rules.passing_score
             record = QuizRecord(
                 quiz_id=ev.quiz_id,
                 attempt_id=ev.attempt_id,
@@ -162,15 +182,12 @@ def _add_ops(w: ShardWrite, n: int, ev: Event, ts: int, rules: CourseRules) -> N
                 ts=ts,
                 score=ev.score,
                 max_score=ev.max_score,
-                passed=passed,
+                passed=ev.passed,
                 duration_s=ev.duration_s,
                 responses=msgspec.to_builtins(ev.responses),
             )
             quiz = CourseChange("Q", ts, ev.id, _quiz_json(record).decode())
             w.course_op(n, course_key, True, quiz)
-            if passed and ev.chapter_id is not None:
-                tail = TailEvent(ts, ev.id, COMPLETING, -1.0, 0, -1.0)
-                w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), True, tail)
         case Enrollment():
             w.course_op(n, course_key, True, CourseChange("E", ts, ev.id, ev.status))
         case CourseReset():

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aggregator import catalog, course_report, learner_export, queries, read
+from aggregator import catalog, course_report, learner_export, queries, quiz_reads, read
 from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
 from ingest import course_report_page as report_page
 from ingest import handlers, openapi, ops, privacy, reads
+from ingest import quiz_handlers as quiz
 from ingest.context import SETTINGS
 from ingest.routing import Route
 from monitoring.alert_loop import get_alerts
@@ -42,6 +43,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/courses/{course_id}/report", report_page.course_report_view, "read",
           "The course report: stats and daily activity; an HTML page with charts when the"
           " client prefers text/html", response=course_report.CourseReport),
+    Route("GET", "/v1/courses/{course_id}/quizzes/{quiz_id}/stats", quiz.quiz_stats, "read",
+          "A quiz's pass rate, scores and per-question percent correct",
+          response=quiz_reads.QuizStats),
+    Route("GET", f"{USER}/courses/{{course_id}}/quizzes/{{quiz_id}}/attempts", quiz.quiz_attempts,
+          "read", "A learner's attempts of a quiz with status, figures and responses",
+          response=quiz_reads.AttemptList),
+    Route("GET", f"{USER}/courses/{{course_id}}/quizzes/{{quiz_id}}/eligibility",
+          quiz.quiz_eligibility, "read", "May the learner start an attempt now, and if not why",
+          response=quiz_reads.EligibilityView, query=("as_of",)),
     Route("GET", f"{USER}/courses/{{course_id}}", handlers.get_course_progress, "read",
           "Course progress with modules, chapters and quizzes",
           response=read.CourseProgressView),

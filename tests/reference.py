@@ -33,6 +33,22 @@ def _passed(ev: dict[str, Any], passing: float) -> bool:
     return 100 * ev["score"] / ev["max_score"] >= passing
 
 
+def quiz_facts(
+    distinct: list[dict[str, Any]], user: str, course: str, reset: int, passing: float
+) -> set[str]:
+    """Event ids of each quiz's one completing fact: its earliest passing attempt after the
+    reset (no limits, no cooldown), the attempt being the smallest (ts, id) of its attempt_id."""
+    attempts: dict[str, dict[str, Any]] = {}
+    for e in sorted(distinct, key=_key):
+        if e["type"] == "quiz_attempt" and e["user_id"] == user:
+            attempts.setdefault(e["attempt_id"], e)
+    first: dict[str, dict[str, Any]] = {}
+    for e in sorted(attempts.values(), key=lambda e: (e["ts"], e["attempt_id"])):
+        if e["course_id"] == course and e["ts"] > reset and _passed(e, passing):
+            first.setdefault(e["quiz_id"], e)
+    return {e["id"] for e in first.values()}
+
+
 def chapter_state(
     events: list[dict[str, Any]], user: str, course: str, chapter: str,
     threshold: float = 100, passing: float = 70,
@@ -44,9 +60,10 @@ def chapter_state(
     mine = [e for e in distinct
             if (e["user_id"], e["course_id"], e.get("chapter_id")) == (user, course, chapter)
             and e["ts"] > reset]
+    facts = quiz_facts(list(distinct), user, course, reset, passing)
     chapter_events = [e for e in mine if e["type"] in
                       ("chapter_progress", "chapter_completed", "chapter_uncompleted")
-                      or (e["type"] == "quiz_attempt" and _passed(e, passing))]
+                      or (e["type"] == "quiz_attempt" and e["id"] in facts)]
     def completing(e: dict[str, Any]) -> bool:
         return (e["type"] == "chapter_completed"
                 or (e["type"] == "chapter_progress" and e["progress"] >= threshold)

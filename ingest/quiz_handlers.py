@@ -1,0 +1,48 @@
+"""Assessment reads: a learner's attempts and eligibility, an instructor's quiz statistics.
+
+Thin edges over ``aggregator.quiz_reads``; a user token reaches only its own learner's routes
+(``self_service`` in ``ingest.routes``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from aggregator import quiz_reads
+from ingest.context import POOL
+from ingest.errors import BadRequest, NotFound
+from ingest.handlers import json_response
+
+
+def _ids(request: web.Request) -> tuple[str, str, str]:
+    m = request.match_info
+    return m["user_id"], m["course_id"], m["quiz_id"]
+
+
+async def quiz_attempts(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await quiz_reads.attempts(conn, *_ids(request)))
+
+
+async def quiz_eligibility(request: web.Request) -> web.Response:
+    raw = request.query.get("as_of")
+    try:
+        as_of = datetime.now(UTC) if raw is None else datetime.fromisoformat(raw)
+    except ValueError:
+        as_of = None
+    if as_of is None or as_of.tzinfo is None:
+        raise BadRequest("as_of must be an RFC 3339 time with an offset", code="invalid_query")
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await quiz_reads.eligibility_of(conn, *_ids(request), as_of))
+
+
+async def quiz_stats(request: web.Request) -> web.Response:
+    course_id, quiz_id = request.match_info["course_id"], request.match_info["quiz_id"]
+    async with request.app[POOL].acquire() as conn:
+        stats = await quiz_reads.quiz_stats(conn, course_id, quiz_id)
+    if stats is None:
+        raise NotFound(f"no definition and no attempt of quiz {quiz_id!r} in {course_id!r}",
+                       code="quiz_not_found")
+    return json_response(stats)
