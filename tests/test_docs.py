@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -46,3 +47,13 @@ def test_the_docs_cite_nothing_outside_the_repository() -> None:
 
 def test_the_check_reads_the_docs() -> None:
     assert ROOT / "README.md" in DOCS and ROOT / "docs" / "api.md" in DOCS
+
+
+def test_the_architecture_picture_is_drawn_from_its_source() -> None:
+    """Every label of ``docs/img/architecture.dot`` is in the committed SVG: redraw after edits."""
+    dot = (ROOT / "docs" / "img" / "architecture.dot").read_text()
+    svg = html.unescape((ROOT / "docs" / "img" / "architecture.svg").read_text())
+    labels = [line for m in re.finditer(r'label="([^"]+)"', dot) for line in m.group(1).split("\\n")]
+    assert labels
+    missing = [t for t in labels if t not in svg]
+    assert missing == []
