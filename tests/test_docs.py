@@ -53,7 +53,8 @@ def test_the_architecture_picture_is_drawn_from_its_source() -> None:
     """Every label of ``docs/img/architecture.dot`` is in the committed SVG: redraw after edits."""
     dot = (ROOT / "docs" / "img" / "architecture.dot").read_text()
     svg = html.unescape((ROOT / "docs" / "img" / "architecture.svg").read_text())
-    labels = [line for m in re.finditer(r'label="([^"]+)"', dot) for line in m.group(1).split("\\n")]
+    labels = [line for m in re.finditer(r'label="([^"]+)"', dot)
+              for line in m.group(1).split("\\n")]
     assert labels
     missing = [t for t in labels if t not in svg]
     assert missing == []
