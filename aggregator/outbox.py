@@ -29,6 +29,11 @@ FROM outbox WHERE stream_no IS NOT NULL AND sent_at IS NULL ORDER BY stream_no L
 """
 _MARK = "UPDATE outbox SET sent_at = now() WHERE stream_no = ANY($1::int8[])"
 _PRUNE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
+_RENUMBER = """
+WITH moved AS (
+    SELECT setval('outbox_stream_no', greatest($1, (SELECT last_value FROM outbox_stream_no))))
+UPDATE outbox SET stream_no = NULL FROM moved WHERE sent_at IS NULL AND stream_no IS NOT NULL
+"""
 
 
 async def try_relay_lock(conn: Conn) -> bool:
@@ -48,6 +53,13 @@ async def numbered_unsent(conn: Conn, limit: int) -> list[asyncpg.Record]:
 
 async def mark_sent(conn: Conn, stream_nos: list[int]) -> None:
     await conn.execute(_MARK, stream_nos)
+
+
+async def renumber_unsent(conn: Conn, above: int) -> int:
+    """Number every unsent row again, after ``above``: the database was restored to a point
+    before stream numbers it had already given out. Returns how many rows lost their number."""
+    status = await conn.execute(_RENUMBER, above)
+    return int(status.split()[-1])
 
 
 async def prune_sent(conn: Conn, keep_s: int = KEEP_SENT_S) -> int:

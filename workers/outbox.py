@@ -37,6 +37,24 @@ def stream_id(stream_no: int) -> str:
     return f"0-{stream_no}"
 
 
+async def _last_number(redis: Any, stream: str) -> int:
+    """The number of the stream's last entry (0 for an empty stream)."""
+    last = await redis.xrevrange(stream, count=1)
+    return int(last[0][0].split(b"-")[1]) if last else 0
+
+
+async def _numbered_before_the_stream(redis: Any, stream: str, first: Any) -> bool:
+    """Would ``first`` (the lowest unsent row) land at or below the stream's last entry as
+    *another* event? Then the database is behind the stream, as after a restore to an earlier
+    point, and its numbers would be taken for duplicates. A row the relay added before a crash,
+    and could not mark sent, is in the stream under its own number with its own event id."""
+    number = int(first["stream_no"])
+    if number > await _last_number(redis, stream):
+        return False
+    found = await redis.xrange(stream, min=stream_id(number), max=stream_id(number))
+    return not found or found[0][1].get(b"event_id", b"").decode() != first["event_id"]
+
+
 def _duplicate(result: Any) -> bool:
     return isinstance(result, ResponseError) and "equal or smaller" in str(result)
 
@@ -58,6 +76,11 @@ async def relay_once(
             return 0
         try:
             rows = await outbox.numbered_unsent(conn, limit)
+            if rows and await _numbered_before_the_stream(redis, stream, rows[0]):
+                renumbered = await outbox.renumber_unsent(conn, await _last_number(redis, stream))
+                log.warning("outbox_renumbered", rows=renumbered,
+                            reason="stream numbers ahead of the database (restored?)")
+                rows = await outbox.numbered_unsent(conn, limit)
             if not rows:
                 return 0
             pipe = redis.pipeline(transaction=False)

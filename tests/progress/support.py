@@ -21,8 +21,10 @@ async def get(client: TestClient, path: str, status: int = 200, **kw: Any) -> An
 
 async def stop_background_relay(pipeline: Pipeline) -> None:
     """Tests that drive the relay themselves stop the worker's own relay loop."""
-    task = pipeline.ctx.pop("outbox_relay", None)
-    if task is not None:
+    relays = [t for t in pipeline.state.background
+              if getattr(t.get_coro(), "__name__", "") == "relay_forever"]
+    assert relays, "the worker runs no outbox relay to stop"
+    for task in relays:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

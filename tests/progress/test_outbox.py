@@ -111,3 +111,54 @@ async def test_relayed_rows_are_forgotten_after_their_retention(
     assert await prune_sent(pool, keep_s=3600) == 0
     assert await prune_sent(pool, keep_s=0) == 1
     assert await outbox(database_url) == []
+
+
+async def test_after_a_restore_to_an_earlier_point_new_events_are_neither_skipped_nor_doubled(
+    client: TestClient, pipeline: Pipeline, database_url: str, redis_url: str
+) -> None:
+    """PostgreSQL restored to a point before its last relayed rows: the stream already holds
+    numbers the restored outbox will give out again. New events must still reach the stream."""
+    await stop_background_relay(pipeline)
+    pool, redis = pipeline.state.pool, pipeline.state.redis
+    await post(client, [event("enrollment", user_id=f"u-{i}", status="enrolled") for i in range(6)])
+    await pipeline.flush()
+    await relay_once(pool, redis)
+    before = await _stream(redis_url)
+    assert len(before) == 6
+    third = int(before[2][0].split(b"-")[1])
+    async with pool.acquire() as conn:  # what a restore to just after the 3rd row looks like
+        await conn.execute("DELETE FROM outbox WHERE stream_no > $1", third)
+        await conn.execute("SELECT setval('outbox_stream_no', $1)", third)
+    await post(client, [event("enrollment", user_id=f"u-new-{i}", status="paused")
+                        for i in range(4)])
+    await pipeline.flush()
+    for _ in range(5):
+        await relay_once(pool, redis)
+    entries = await _stream(redis_url)
+    users = [f[b"user_id"].decode() for _, f in entries]
+    assert users[:6] == [f[b"user_id"].decode() for _, f in before]
+    assert sorted(users[6:]) == [f"u-new-{i}" for i in range(4)]  # all four, once each
+    numbers = [int(e[0].split(b"-")[1]) for e in entries]
+    assert numbers == sorted(numbers) and numbers[6] > numbers[5]
+    assert all(r["sent_at"] is not None for r in await outbox(database_url))
+
+
+async def test_a_row_added_before_a_relay_crash_is_not_renumbered(
+    client: TestClient, pipeline: Pipeline, redis_url: str, database_url: str
+) -> None:
+    await stop_background_relay(pipeline)
+    pool, redis = pipeline.state.pool, pipeline.state.redis
+    await post(client, [event("enrollment", user_id=f"u-{i}", status="enrolled") for i in range(3)])
+    await pipeline.flush()
+
+    async def crash(numbers: list[int]) -> None:
+        raise RelayCrash(numbers)
+
+    with pytest.raises(RelayCrash):
+        await relay_once(pool, redis, after_add=crash)
+    added = [e[0] for e in await _stream(redis_url)]
+    await relay_once(pool, redis)  # the same numbers, the same events: only marked
+    assert [e[0] for e in await _stream(redis_url)] == added and len(added) == 3
+    rows = await outbox(database_url)
+    assert [f"0-{r['stream_no']}".encode() for r in rows] == added
+    assert all(r["sent_at"] is not None for r in rows)
