@@ -11,6 +11,8 @@ Redis Cluster keeps a shard's keys together):
 - ``wm:{wm.N}:leases`` zset, batch id → lease expiry ms; ``inflight`` hash holds leased batches
 - ``wm:{wm.N}:dead`` / ``deadidx`` dead-lettered batch parts and their index by time
 - ``wm:{wm.N}:tries`` failed tries per batch part; ``flushlock`` the shard's flush lock
+- ``wm:{wm.N}:erased`` zset, user id → erased_at ms: tombstones of erased learners
+  (``buffer.erasure``)
 
 A keyid is ``user|course|chapter`` (``user|course|`` for course-level state); ``|`` cannot occur
 in an id, so two different triples never share a keyid. The entries' layout is in

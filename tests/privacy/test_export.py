@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.helpers import CATALOG, auth, event
@@ -31,6 +32,13 @@ async def some_progress(client: TestClient, pipeline: Pipeline, user: str = "u-1
     await pipeline.flush()
 
 
+@pytest.fixture
+async def two_learners(client: TestClient, pipeline: Pipeline) -> None:
+    """u-1 and u-2 with the same progress in c-1 and c-2."""
+    await some_progress(client, pipeline)
+    await some_progress(client, pipeline, user="u-2")
+
+
 async def api(client: TestClient, path: str) -> Any:
     resp = await client.get(path, headers=auth())
     assert resp.status == 200, await resp.text()
@@ -38,10 +46,8 @@ async def api(client: TestClient, path: str) -> Any:
 
 
 async def test_the_export_equals_what_the_read_api_serves_field_for_field(
-    client: TestClient, pipeline: Pipeline,
+    client: TestClient, two_learners: None,
 ) -> None:
-    await some_progress(client, pipeline)
-    await some_progress(client, pipeline, user="u-2")
     resp = await client.get("/v1/users/u-1/export", headers=auth())
     assert resp.status == 200 and resp.content_type == "application/json"
     assert "attachment" in resp.headers["Content-Disposition"]
@@ -85,10 +91,8 @@ async def test_ndjson_has_one_line_per_record_after_a_header(
 
 
 async def test_a_user_token_exports_its_own_data_and_nobody_elses(
-    client: TestClient, pipeline: Pipeline,
+    client: TestClient, two_learners: None,
 ) -> None:
-    await some_progress(client, pipeline)
-    await some_progress(client, pipeline, user="u-2")
     own = await client.get("/v1/users/u-1/export", headers=bearer("u-1"))
     assert own.status == 200 and (await own.json())["user_id"] == "u-1"
     other = await client.get("/v1/users/u-2/export", headers=bearer("u-1"))
@@ -109,10 +113,8 @@ async def test_an_unknown_learner_or_format_is_a_clear_error(client: TestClient)
 
 
 async def test_the_course_csv_has_a_row_per_learner_and_chapter(
-    client: TestClient, pipeline: Pipeline,
+    client: TestClient, two_learners: None,
 ) -> None:
-    await some_progress(client, pipeline)
-    await some_progress(client, pipeline, user="u-2")
     resp = await client.get("/v1/courses/c-1/export.csv", headers=auth())
     assert resp.status == 200 and resp.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(await resp.text())))
