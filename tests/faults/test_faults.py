@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
 
-from devstack.servers import PostgresServer, RedisServer
+from devstack.servers import PostgresServer, RedisServer, free_port
 from tests.faults.harness import AUTH, Stack, compare, send, wait_idle, workload
 
 
@@ -43,11 +44,29 @@ async def test_workers_killed_at_random_moments_lose_nothing(stack: Stack) -> No
     assert (result.missing_s, result.double_counted_s, result.mismatched) == (0, 0, [])
 
 
+async def wait_metrics(port: int, proc: Any, timeout_s: float = 30) -> None:
+    """Until the worker serves its metrics: it has started and handles SIGTERM."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the worker exited while starting"
+            try:
+                async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the worker never served its metrics")
+
+
 async def test_a_worker_stopped_mid_flow_exits_in_bounds_and_loses_nothing(stack: Stack) -> None:
     stack.start_serve()
     await stack.wait_http()
     events = workload(seed=3, n=400)
-    first = stack.start_worker()
+    port = free_port()
+    first = stack.start_worker(WAYMARK_WORKER_METRICS_PORT=str(port))
+    await wait_metrics(port, first)  # stopped mid-flow, not while still starting
     sender = asyncio.create_task(send(stack.url, events, seed=3, batch=10, pace_s=0.02))
     await asyncio.sleep(1.0)
     start = time.monotonic()
