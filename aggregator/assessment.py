@@ -66,6 +66,10 @@ class Attempt:
     responses: tuple[Mapping[str, Any], ...] = ()
 
 
+Item = tuple[str, bool | None, float | None]
+"""(question_id, correct or None when unknown, time_s or None)"""
+
+
 @dataclass(frozen=True, slots=True)
 class Graded:
     """An attempt's authoritative figures and status."""
@@ -78,6 +82,8 @@ class Graded:
     passed: bool
     graded: bool
     """Whether the server graded it from the answer key."""
+    items: tuple[Item, ...] = ()
+    """What it tells about each question (see :func:`item_outcomes`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,29 @@ def grade(rule: QuizRule, a: Attempt) -> tuple[float, float, bool | None, bool]:
     return score, total, None, True
 
 
+def item_outcomes(rule: QuizRule, a: Attempt, graded: bool) -> tuple[Item, ...]:
+    """Per question: whether it was right and how long it took — the item statistics' input.
+
+    A graded attempt is judged on every keyed question (unanswered: wrong) by the key; any
+    other answered question by the client's ``correct``, when it sent one.
+    """
+    keys = {q.question_id: q.correct_answer_ids for q in rule.keyed} if graded else {}
+    out: list[Item] = []
+    seen: set[str] = set()
+    for r in a.responses:
+        qid = str(r["question_id"])
+        if qid in seen:
+            continue
+        seen.add(qid)
+        key = keys.get(qid)
+        correct = r.get("correct") if key is None else frozenset(r.get("answer_ids") or ()) == key
+        time_s = r.get("time_s")
+        out.append((qid, correct if isinstance(correct, bool) else None,
+                    float(time_s) if isinstance(time_s, int | float) else None))
+    out += [(qid, False, None) for qid in keys if qid not in seen]
+    return tuple(out)
+
+
 def statuses(
     attempts: Sequence[Attempt], reset_ts: int, max_attempts: int | None, cooldown_ms: int
 ) -> dict[str, str]:
@@ -157,7 +186,8 @@ def assess(rule: QuizRule, attempts: Sequence[Attempt], reset_ts: int) -> Assess
         if passed is None:
             passed = percent >= rule.passing_score
         graded[a.attempt_id] = Graded(
-            a.attempt_id, status[a.attempt_id], score, max_score, percent, passed, by_key
+            a.attempt_id, status[a.attempt_id], score, max_score, percent, passed, by_key,
+            item_outcomes(rule, a, by_key),
         )
     ordered = sorted(attempts, key=lambda a: (a.ts, a.attempt_id))
     counted = [a for a in ordered if status[a.attempt_id] == COUNTED]

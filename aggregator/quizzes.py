@@ -34,6 +34,8 @@ QuizKey = tuple[str, str, str]
 """(user_id, course_id, quiz_id)"""
 ChapterKey = tuple[str, str, str]
 Pair = tuple[str, str]
+NEW = "new"
+"""The status of an attempt stored and not yet assessed (inside the apply transaction only)."""
 
 _EXISTING = """
 SELECT user_id, course_id, quiz_id FROM quiz_attempts q
@@ -58,8 +60,8 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3 ON CON
 _ATTEMPTS = """
 SELECT q.user_id, q.course_id, q.quiz_id, q.attempt_id, q.event_id, q.chapter_id,
        (extract(epoch FROM q.ts) * 1000)::int8 AS ts_ms, q.client_score, q.client_max_score,
-       q.client_passed, q.status, q.passed, q.score, q.max_score, q.graded,
-       CASE WHEN $4 THEN q.responses::text END AS responses
+       q.client_passed, q.status, q.passed, q.score, q.max_score, q.graded, q.items::text AS items,
+       q.responses::text AS responses
 FROM quiz_attempts q
 JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, quiz_id)
   USING (user_id, course_id, quiz_id)
@@ -68,8 +70,8 @@ ORDER BY q.user_id, q.attempt_id FOR UPDATE OF q
 _UPSERT = """
 INSERT INTO quiz_attempts AS t (attempt_id, event_id, user_id, course_id, quiz_id, chapter_id, ts,
     score, max_score, passed, duration_s, responses, client_score, client_max_score,
-    client_passed, percent)
-SELECT a, e, u, c, q, ch, ts, s, m, p, d, r, s, m, p, 100 * s / m
+    client_passed, percent, status)
+SELECT a, e, u, c, q, ch, ts, s, m, p, d, r, s, m, p, 100 * s / m, 'new'
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::timestamptz[], $8::float8[], $9::float8[], $10::bool[], $11::float8[],
             $12::jsonb[]) AS x(a, e, u, c, q, ch, ts, s, m, p, d, r)
@@ -83,10 +85,10 @@ WHERE (excluded.ts, excluded.event_id) < (t.ts, t.event_id)
 """
 _UPDATE_ATTEMPTS = """
 UPDATE quiz_attempts t SET status = u.status, score = u.score, max_score = u.max_score,
-    percent = u.percent, passed = u.passed, graded = u.graded
+    percent = u.percent, passed = u.passed, graded = u.graded, items = u.items
 FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[],
-            $7::bool[], $8::bool[]) AS u(user_id, attempt_id, status, score, max_score, percent,
-                                         passed, graded)
+            $7::bool[], $8::bool[], $9::jsonb[])
+     AS u(user_id, attempt_id, status, score, max_score, percent, passed, graded, items)
 WHERE t.user_id = u.user_id AND t.attempt_id = u.attempt_id
 """
 _UPDATE_SUMMARIES = """
@@ -182,9 +184,8 @@ async def reassess(
     await conn.execute(_INSERT_SUMMARIES, *_cols(ks, 3))
     old = {(r[0], r[1], r[2]): r for r in await conn.fetch(_LOCK_SUMMARIES, *_cols(ks, 3))}
     defs = await quiz_catalog.load(conn, {k[1] for k in ks})
-    keyed = any(q.questions for d in defs.values() for q in d.quizzes)
     by_key: dict[QuizKey, list[Any]] = defaultdict(list)
-    for r in await conn.fetch(_ATTEMPTS, *_cols(ks, 3), keyed):
+    for r in await conn.fetch(_ATTEMPTS, *_cols(ks, 3)):
         by_key[(r[0], r[1], r[2])].append(r)
     events: list[DomainEvent] = []
     moved: set[ChapterKey] = set()
@@ -195,7 +196,8 @@ async def reassess(
         rule = course.rule(key[2]) if course else quiz_catalog.rule_of(None, 70.0)
         stored = by_key.get(key, [])
         result = rules.assess(rule, [_attempt(r) for r in stored], resets.get(key[:2], NONE_TS))
-        before = {r["attempt_id"]: (r["status"], r["passed"]) for r in stored}
+        before = {r["attempt_id"]: (r["status"], r["passed"]) for r in stored
+                  if r["status"] != NEW}
         was = old.get(key)
         was_summary = None if was is None else QuizSummary(
             passed=was["passed"], attempts_left=was["attempts_left"], fact=_fact_of(was)
@@ -210,7 +212,7 @@ async def reassess(
             moved |= {(key[0], key[1], f.chapter_id)
                       for f in (old_fact, result.summary.fact) if f is not None}
     if attempt_rows:
-        await conn.execute(_UPDATE_ATTEMPTS, *_cols(attempt_rows, 8))
+        await conn.execute(_UPDATE_ATTEMPTS, *_cols(attempt_rows, 9))
     await conn.execute(_UPDATE_SUMMARIES, *_cols(summary_rows, 21))
     return events, moved
 
@@ -229,11 +231,18 @@ def _changed_attempts(user: str, stored: list[Any], result: Assessment) -> list[
     out = []
     for r in stored:
         g = result.attempts[r["attempt_id"]]
-        now = (g.status, g.score, g.max_score, g.passed, g.graded)
-        if now != (r["status"], r["score"], r["max_score"], r["passed"], r["graded"]):
+        items = _items(g.items)
+        now = (g.status, g.score, g.max_score, g.passed, g.graded, items)
+        if now != (r["status"], r["score"], r["max_score"], r["passed"], r["graded"],
+                   r["items"]):
             out.append((user, g.attempt_id, g.status, g.score, g.max_score, g.percent,
-                        g.passed, g.graded))
+                        g.passed, g.graded, items))
     return out
+
+
+def _items(items: tuple[rules.Item, ...]) -> str:
+    """As jsonb prints it back, so an unchanged value compares equal."""
+    return json.dumps([list(i) for i in items], separators=(", ", ": "))
 
 
 def _summary_row(key: QuizKey, result: Assessment) -> tuple[Any, ...]:

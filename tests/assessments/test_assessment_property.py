@@ -9,6 +9,7 @@ resends and random flushes; then compares every attempt, summary and chapter row
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import asyncpg
@@ -44,7 +45,7 @@ def an_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
     return ev
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=int(os.environ.get("WAYMARK_ASSESSMENT_EXAMPLES", "25")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 async def test_any_arrival_order_gives_the_reference_assessment(

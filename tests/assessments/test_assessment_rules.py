@@ -14,6 +14,7 @@ from aggregator.assessment import (
     changes,
     eligibility,
     grade,
+    item_outcomes,
 )
 
 NONE = -1
@@ -136,3 +137,21 @@ def test_nothing_changed_means_no_event() -> None:
     first = changes({}, None, result, {"1": 10})
     assert [c.type for c in first] == ["quiz.passed", "quiz.attempts_exhausted"]
     assert changes({"1": (COUNTED, True)}, result.summary, result, {"1": 10}) == []
+
+
+def test_item_outcomes_judge_keyed_questions_by_the_key_and_others_by_the_client() -> None:
+    rule = QuizRule(questions=(Question("k1", 1, frozenset({"a"})),
+                               Question("k2", 1, frozenset({"b"})), Question("open")))
+    a = attempt("1", 1, 0, responses=(
+        {"question_id": "k1", "answer_ids": ["a"], "correct": False, "time_s": 3},
+        {"question_id": "open", "correct": True},
+        {"question_id": "open", "correct": False},  # a repeat of a question is not counted
+    ))
+    assert item_outcomes(rule, a, graded=True) == (
+        ("k1", True, 3.0), ("open", True, None), ("k2", False, None))
+    assert item_outcomes(rule, a, graded=False) == (("k1", False, 3.0), ("open", True, None))
+
+
+def test_a_new_failing_attempt_is_announced_even_when_the_client_said_failed() -> None:
+    result = assess(QuizRule(), [attempt("1", 10, 3, client_passed=False)], NONE)
+    assert [c.type for c in changes({}, None, result, {"1": 10})] == ["quiz.failed"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -11,6 +12,7 @@ from tests.helpers import CATALOG, auth, event, now_ms
 from tests.integration.test_pipeline import chapter, post, progress
 from tests.pipeline import Pipeline
 from tests.progress.support import get, outbox, stop_background_relay
+from workers.main import recompute_course
 
 QUIZ = "/v1/users/u-1/courses/c-1/quizzes/q-1"
 
@@ -158,3 +160,32 @@ async def test_item_statistics_match_a_hand_computed_fixture(
         {"question_id": "open", "responses": 3, "percent_correct": 33.33, "mean_time_s": None},
     ]
     await get(client, "/v1/courses/c-1/quizzes/nope/stats", status=404)
+
+
+async def test_statistics_follow_every_write_of_the_attempts_whoever_makes_it(
+    client: TestClient, pipeline: Pipeline, database_url: str
+) -> None:
+    await put_quizzes(client, {"quiz_id": "q-1", "questions": [
+        {"question_id": "k1", "correct_answer_ids": ["a"]}]})
+    t = now_ms() - 60_000
+    await post(client, [
+        attempt("a-1", t, 0, user_id=u, responses=[{"question_id": "k1", "answer_ids": [ans]}])
+        for u, ans in (("u-1", "a"), ("u-2", "b"), ("u-3", "a"))
+    ])
+    await pipeline.flush()
+    conn = await asyncpg.connect(database_url)
+    try:  # an erasure deletes a learner's rows with plain SQL
+        await conn.execute("DELETE FROM quiz_attempts WHERE user_id = 'u-1'")
+        await conn.execute("DELETE FROM quiz_summary WHERE user_id = 'u-1'")
+    finally:
+        await conn.close()
+    s = await get(client, "/v1/courses/c-1/quizzes/q-1/stats")
+    assert (s["attempts"], s["learners"], s["pass_rate"], s["mean_percent"]) == (2, 2, 0.5, 50)
+    assert s["questions"][0]["percent_correct"] == 50.0
+    view = await put_quizzes(client, {"quiz_id": "q-1", "questions": [  # a new key: regraded
+        {"question_id": "k1", "correct_answer_ids": ["b"]}]})
+    await recompute_course(pipeline.ctx, "c-1", view["version"])
+    s = await get(client, "/v1/courses/c-1/quizzes/q-1/stats")
+    assert (s["attempts"], s["pass_rate"], s["questions"][0]["percent_correct"]) == (2, 0.5, 50)
+    got = (await get(client, "/v1/users/u-2/courses/c-1/quizzes/q-1/attempts"))["attempts"]
+    assert (got[0]["percent"], got[0]["passed"]) == (100, True)
