@@ -33,13 +33,15 @@ from buffer.fold import NONE_TS, CourseState, trim_chapter
 from buffer.keys import split_keyid
 
 ERASURE_LOCK = 0x57455241
-"""First key of the two-key advisory lock per learner (``hashtext(user_id)`` is the second)."""
+"""First key of the two-key advisory lock of a learner; the second is their bucket,
+``waymark_erasure_bucket(user_id)`` (one of 64, so a batch takes at most 64 locks)."""
 
 _encode = msgspec.msgpack.Encoder().encode
 
 
 async def lock_learners(conn: Conn, users: Iterable[str]) -> dict[str, int]:
-    """Take the shared erasure lock of each learner; return the erased ones' ``erased_ms``."""
+    """Take the shared erasure lock of each learner's bucket; return the erased ones'
+    ``erased_ms``."""
     rows = await conn.fetch("SELECT * FROM waymark_lock_learners($1::text[])", sorted(set(users)))
     return {r["user_id"]: r["erased_ms"] for r in rows}
 

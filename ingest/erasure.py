@@ -5,8 +5,9 @@ The order (each step's reason):
 1. The relay lock (``aggregator.outbox.RELAY_LOCK``): no relay is then holding the learner's
    outbox rows on their way to the stream, so deleting those rows stops them for good.
 2. In one PostgreSQL transaction: the learner's erasure lock, exclusively (every apply
-   transaction holds it shared for its learners, ``aggregator.tombstones``), so no batch of
-   theirs is being applied meanwhile; every row of every table in ``aggregator.learner_data``.
+   transaction holds it shared for its learners, ``aggregator.tombstones``; one lock per bucket
+   of 1/64 of the learners), so no batch of theirs is being applied meanwhile; every row of
+   every table in ``aggregator.learner_data``.
 3. The buffer, atomically on the learner's shard (``buffer.erasure``): every pending, leased
    and dead-lettered entry, and the tombstone at ``erased_ms``, the Redis clock's now. From here
    on, the ingest refuses their events with ``ts`` ≤ ``erased_ms`` (``user_erased``); a batch a
@@ -73,7 +74,8 @@ async def erase_learner(
         try:
             async with conn.transaction():
                 await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, hashtext($2))", ERASURE_LOCK, user_id
+                    "SELECT pg_advisory_xact_lock($1, waymark_erasure_bucket($2))",
+                    ERASURE_LOCK, user_id,
                 )
                 previous = await conn.fetchval(
                     "SELECT erased_ms FROM erased_users WHERE user_id = $1", user_id

@@ -183,3 +183,24 @@ async def test_only_an_admin_key_erases(client: TestClient, pipeline: Pipeline) 
     reader = await client.delete("/v1/users/u-1", headers=auth("test-read-secret"))
     assert reader.status == 403
     assert (await client.get("/v1/users/u-1/summary", headers=auth())).status == 200
+
+
+async def test_an_erasure_waits_for_an_apply_of_the_learner_in_progress(
+    client: TestClient, pipeline: Pipeline, database_url: str,
+) -> None:
+    await some_progress(client, pipeline)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():  # an apply transaction holding the learner's lock
+            assert await conn.fetch("SELECT * FROM waymark_lock_learners($1)", ["u-1"]) == []
+            erasing = asyncio.create_task(erase(client, "u-1"))
+            await asyncio.sleep(0.3)
+            assert not erasing.done()
+            await conn.execute("INSERT INTO daily_activity (user_id, day)"
+                               " VALUES ('u-1', '2026-01-01')"
+                               " ON CONFLICT DO NOTHING")
+        await erasing
+        assert await conn.fetch("SELECT * FROM waymark_lock_learners($1)", ["u-1"]) != []
+    finally:
+        await conn.close()
+    assert await rows_naming(database_url, "u-1") <= KEPT  # what it wrote went too
