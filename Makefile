@@ -24,6 +24,7 @@ install: system-packages $(VENV)/.installed client_sdk/js/node_modules/.package-
 system-packages:
 	@missing=(); \
 	command -v redis-server >/dev/null || missing+=(redis-server); \
+	command -v redis-cli >/dev/null || missing+=(redis-tools); \
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql); \
 	command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(prometheus); \
 	command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(nodejs npm); \

@@ -7,15 +7,26 @@ expired lease makes it re-deliverable with the same batch id.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
+from buffer.cluster import (
+    MasterClients,
+    RedisClient,
+    ReplicaWait,
+    register_script,
+    run_script,
+    write_shard,
+    write_single,
+)
 from buffer.entries import (
     ChapterOp,
     CourseChange,
@@ -87,7 +98,7 @@ class MergeBuffer:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         shards: int,
         merge_window_ms: int,
@@ -95,8 +106,11 @@ class MergeBuffer:
         lease_s: int,
         source_ttl_s: int = 91 * 86400,
         tail_cap: int = BUFFER_TAIL_CAP,
+        wait: ReplicaWait | None = None,
     ) -> None:
         self.redis = redis
+        self.wait = wait or ReplicaWait()
+        self._masters = None if isinstance(redis, Redis) else MasterClients(redis, self.wait)
         self.shards = shards
         self.merge_window_ms = merge_window_ms
         self.dedup_window_s = dedup_window_s
@@ -105,13 +119,13 @@ class MergeBuffer:
         self.tail_cap = tail_cap
         self.bucket_s = max(1, dedup_window_s // DEDUP_BUCKETS_PER_WINDOW)
         self.n_buckets = -(-dedup_window_s // self.bucket_s) + 1
-        self._merge = redis.register_script(_load("merge.lua"))
-        self._drain = redis.register_script(_load("drain.lua"))
-        self._reclaim = redis.register_script(_load("reclaim.lua"))
-        self._ack = redis.register_script(_load("ack.lua"))
-        self._dead_letter = redis.register_script(_load("dead_letter.lua"))
-        self._requeue = redis.register_script(_load("requeue.lua"))
-        self._lock = redis.register_script(_LOCK)
+        self._merge = register_script(redis, _load("merge.lua"))
+        self._drain = register_script(redis, _load("drain.lua"))
+        self._reclaim = register_script(redis, _load("reclaim.lua"))
+        self._ack = register_script(redis, _load("ack.lua"))
+        self._dead_letter = register_script(redis, _load("dead_letter.lua"))
+        self._requeue = register_script(redis, _load("requeue.lua"))
+        self._lock = register_script(redis, _LOCK)
 
     def shard_of(self, user_id: str) -> int:
         return shard_of(user_id, self.shards)
@@ -119,35 +133,63 @@ class MergeBuffer:
     key = staticmethod(shard_key)
 
     async def write(self, writes: dict[int, ShardWrite]) -> dict[int, tuple[str, int]]:
-        """Merge a request's events; one round trip, all shards in one MULTI/EXEC.
+        """Merge a request's events, one round trip.
 
+        A single Redis takes all shards in one MULTI/EXEC; a cluster takes each shard atomically
+        on its own master, concurrently (``buffer.cluster`` says why a retry is safe either way).
         Per shard: one flag per event ('1' accepted, '0' duplicate) and the shard's pending keys.
         """
         bucket = int(time.time()) // self.bucket_s
-        async with self.redis.pipeline(transaction=True) as pipe:
-            order = sorted(writes)
-            for shard in order:
-                w = writes[shard]
-                keys = [self.key(shard, "buf"), self.key(shard, "due")]
-                keys += [self.key(shard, f"ids:{bucket - i}") for i in range(self.n_buckets)]
-                for source in w.sources:  # insertion order == slot order
-                    keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]
-                args: list[bytes | int] = [
-                    encode_request(w.request),
-                    self.merge_window_ms,
-                    self.dedup_window_s + self.bucket_s,
-                    self.source_ttl_s,
-                    self.n_buckets,
-                    SOURCE_RING,
-                    TAIL_LIMIT,
-                    self.tail_cap,
-                ]
-                await self._merge(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
+        order = sorted(writes)
+        calls = [self._merge_call(shard, writes[shard], bucket) for shard in order]
+        results: list[Any]
+        redis = self.redis
+        if self._masters is not None:
+            masters = self._masters
+            results = list(await asyncio.gather(*(
+                write_shard(masters, self._merge, keys, args, self.wait) for keys, args in calls
+            )))
+        elif self.wait.replicas:
+            results = await write_single(cast(Redis, redis), self._merge, calls, self.wait)
+        else:
+            async with cast(Redis, redis).pipeline(transaction=True) as pipe:
+                for keys, args in calls:
+                    await self._merge(keys=keys, args=args, client=pipe)
+                results = await pipe.execute()
         return {
             shard: (flags.decode(), int(pending))
             for shard, (flags, pending) in zip(order, results, strict=True)
         }
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """One script in one shard's slot, followed by ``WAIT`` when replicas must confirm."""
+        if self._masters is not None:
+            return await write_shard(self._masters, script, keys, args, self.wait)
+        return await run_script(cast(Redis, self.redis), script, keys, args, self.wait)
+
+    async def aclose(self) -> None:
+        """Close the clients the buffer opened itself (a cluster's per-master clients)."""
+        if self._masters is not None:
+            await self._masters.aclose()
+
+    def _merge_call(
+        self, shard: int, w: ShardWrite, bucket: int
+    ) -> tuple[list[str], list[bytes | int]]:
+        keys = [self.key(shard, "buf"), self.key(shard, "due")]
+        keys += [self.key(shard, f"ids:{bucket - i}") for i in range(self.n_buckets)]
+        for source in w.sources:  # insertion order == slot order
+            keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]
+        args: list[bytes | int] = [
+            encode_request(w.request),
+            self.merge_window_ms,
+            self.dedup_window_s + self.bucket_s,
+            self.source_ttl_s,
+            self.n_buckets,
+            SOURCE_RING,
+            TAIL_LIMIT,
+            self.tail_cap,
+        ]
+        return keys, args
 
     def _lease_keys(self, shard: int) -> list[str]:
         return [self.key(shard, "leases"), self.key(shard, "inflight")]
@@ -159,7 +201,10 @@ class MergeBuffer:
         """Lease up to ``limit`` due keys of ``shard`` as a new batch."""
         batch_id = f"{shard}-{uuid.uuid4().hex}"
         keys = [self.key(shard, "buf"), self.key(shard, "due"), *self._lease_keys(shard)]
-        res = await self._drain(keys=keys, args=[limit, self.lease_ms, batch_id])
+        # With replica acknowledgement the lease is on the replicas before the batch is applied:
+        # a failover then re-delivers this batch by its id (skipped by the ledger) instead of
+        # handing its entries out again under a new id.
+        res = await self._run(self._drain, keys, [limit, self.lease_ms, batch_id])
         if res is None:
             return None
         kids, vals = res
@@ -204,7 +249,7 @@ class MergeBuffer:
     async def count_failure(self, shard: int, part_id: str) -> int:
         """Count one more failed try of a batch part; return the tries so far."""
         key = self.key(shard, "tries")
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(key, part_id, 1)
             pipe.expire(key, 7 * 86400)
             tries, _ = await pipe.execute()

@@ -90,8 +90,11 @@ class RedisServer(_ServerProcess):
         *,
         appendfsync: Literal["everysec", "always"] = "everysec",
         maxmemory: str | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.dir = Path(dir).resolve()
+        self.extra_args = extra_args
+        """More ``redis-server`` options (a cluster node's, for instance)."""
         self.port = free_port() if port is None else port
         self.appendfsync = appendfsync
         self.maxmemory = maxmemory
@@ -121,6 +124,7 @@ class RedisServer(_ServerProcess):
         argv += ["--protected-mode", "yes"]
         if self.maxmemory is not None:
             argv += ["--maxmemory", self.maxmemory]
+        argv += self.extra_args
         with self.log_path.open("ab") as out:
             self._proc = spawn(argv, stdout=out)
         self._paused = False

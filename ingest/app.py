@@ -35,6 +35,7 @@ from ingest.metering import MeteredIngestService
 from ingest.metrics import IngestMetrics
 from ingest.paths import path_ids
 from ingest.reads import stream_resources
+from ingest.replica import read_pool, send_read_lag
 from ingest.request_log import request_log, send_request_id
 from ingest.routes import ROUTES
 from ingest.routing import add_routes
@@ -120,10 +121,12 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics = IngestMetrics.create()
     app[REGISTRY] = metrics.registry
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(read_pool)
     app.cleanup_ctx.append(_alert_loop)
     app.cleanup_ctx.append(rate_limiter)
     app.cleanup_ctx.append(stream_resources)
     app.on_response_prepare.append(send_request_id)
+    app.on_response_prepare.append(send_read_lag)
     add_routes(app, ROUTES)
     return app
 

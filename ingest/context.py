@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
+from buffer.cluster import RedisClient
 from buffer.merge_buffer import MergeBuffer
 from ingest.auth import KeyRing
 from ingest.metrics import IngestMetrics
@@ -17,7 +17,7 @@ from waymark.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", KeyRing)
 METRICS = web.AppKey("metrics", IngestMetrics)
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 POOL = web.AppKey("pool", asyncpg.Pool)
 QUEUE = web.AppKey("queue", ArqRedis)
 BUFFER = web.AppKey("buffer", MergeBuffer)

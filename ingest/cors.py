@@ -20,7 +20,7 @@ from ingest.errors import Handler
 
 ALLOW_METHODS = "GET, POST, PUT, DELETE"
 ALLOW_HEADERS = "Authorization, Content-Type, Content-Encoding"
-EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+EXPOSE_HEADERS = "Retry-After, X-Request-Id, Waymark-Read-Lag-Ms"
 MAX_AGE_S = 7200
 """How long a browser may reuse a preflight answer (Chromium caps it at two hours)."""
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")

@@ -13,6 +13,7 @@ from ingest.auth import PRINCIPAL, own_events_only
 from ingest.body import body_format, decode_as, read_body
 from ingest.context import POOL, QUEUE, RULES, SERVICE, SETTINGS
 from ingest.errors import BadRequest, NotFound
+from ingest.replica import reading
 from ingest.request_log import note
 
 _json = msgspec.json.Encoder()
@@ -35,7 +36,7 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def get_course_progress(request: web.Request) -> web.Response:
     user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await read.course_progress(conn, user_id, course_id)
     if view is None:
         raise NotFound(f"no progress for user {user_id!r} in course {course_id!r}")

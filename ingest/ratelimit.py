@@ -15,9 +15,9 @@ from importlib import resources
 
 import structlog
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from buffer.cluster import RedisClient, register_script
 from ingest.auth import Principal
 from ingest.errors import TooManyRequests
 from waymark.settings import Settings
@@ -29,16 +29,16 @@ OUTAGE_SKIP_S = 1.0
 
 class RateLimiter:
     def __init__(
-        self, redis: Redis, *, key_rps: int, key_burst: int, user_rps: int, user_burst: int
+        self, redis: RedisClient, *, key_rps: int, key_burst: int, user_rps: int, user_burst: int
     ) -> None:
-        self._script = redis.register_script(
+        self._script = register_script(redis,
             resources.files("ingest").joinpath("lua", "ratelimit.lua").read_text()
         )
         self._limits = {"k": (key_rps, key_burst), "u": (user_rps, user_burst)}
         self._skip_until = 0.0
 
     @classmethod
-    def from_settings(cls, redis: Redis, s: Settings) -> RateLimiter:
+    def from_settings(cls, redis: RedisClient, s: Settings) -> RateLimiter:
         return cls(
             redis,
             key_rps=s.rate_limit_key_rps,

@@ -7,6 +7,7 @@ and forwards that user's events; a comment line every ``KEEPALIVE_S`` notices go
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -16,30 +17,36 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 from aiohttp import web
-from redis.asyncio import Redis
 
 from aggregator import queries
 from ingest.body import decode_as, read_body
-from ingest.context import POOL, SERVICE, SETTINGS
+from ingest.context import SERVICE, SETTINGS
 from ingest.errors import BadRequest, NotFound
+from ingest.fanout import StreamFanout, TooSlow
 from ingest.handlers import json_response
+from ingest.replica import reading
+from waymark.bootstrap import redis_client
 
-STREAM_REDIS = web.AppKey("stream_redis", Redis)
+FANOUT = web.AppKey("stream_fanout", StreamFanout)
 MAX_ACTIVITY_DAYS = 400
 KEEPALIVE_S = 15.0
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 async def stream_resources(app: web.Application) -> AsyncIterator[None]:
-    """A Redis client for blocking stream reads, apart from the fail-fast ingest client."""
+    """The live stream's Redis client and its one reader (``ingest.fanout``) for this process."""
     settings = app[SETTINGS]
     assert settings.redis_url is not None
-    app[STREAM_REDIS] = client = Redis.from_url(
-        settings.redis_url, socket_timeout=30, socket_connect_timeout=2, max_connections=1024
-    )
+    # long socket timeout: the reader's XREAD blocks up to a second for new events
+    client = await redis_client(settings, timeout_s=30, max_connections=64)
+    app[FANOUT] = fanout = StreamFanout(client, settings.events_stream)
+    reader = asyncio.create_task(fanout.run())
     try:
         yield
     finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
         await client.aclose()
 
 
@@ -71,7 +78,7 @@ async def list_courses(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
     limit = _int(request, "limit", 20, 1, queries.MAX_LIMIT)
     try:
-        async with request.app[POOL].acquire() as conn:
+        async with reading(request) as conn:
             page = await queries.list_courses(
                 conn, user_id, status=request.query.get("status"), limit=limit,
                 cursor=request.query.get("cursor"),
@@ -85,14 +92,14 @@ async def batch_get(request: web.Request) -> web.Response:
     app = request.app
     body = await read_body(request, app[SETTINGS].max_body_bytes)
     req = decode_as("json", body, queries.BatchGetRequest)
-    async with app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         result = await queries.batch_get(conn, request.match_info["user_id"], req.course_ids)
     return json_response(result)
 
 
 async def user_summary(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await queries.user_summary(conn, user_id, datetime.now(UTC).date())
     if view is None:
         raise NotFound(f"no progress for user {user_id!r}", code="user_not_found")
@@ -108,7 +115,7 @@ async def user_activity(request: web.Request) -> web.Response:
             f"from must not be after to, and the range at most {MAX_ACTIVITY_DAYS} days",
             code="invalid_query",
         )
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await queries.activity(conn, request.match_info["user_id"], start, end)
     return json_response(view)
 
@@ -129,46 +136,22 @@ async def reset_progress(request: web.Request) -> web.Response:
     return json_response(queries.ResetAccepted(event_id=event_id, reset_at=at), status=202)
 
 
-async def _top_id(redis: Redis, stream: str) -> str:
-    last = await redis.xrevrange(stream, count=1)
-    return last[0][0].decode() if last else "0-0"
-
-
 async def user_stream(request: web.Request) -> web.StreamResponse:
     user_id = request.match_info["user_id"].encode()
-    redis = request.app[STREAM_REDIS]
     last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     if last is not None and not _STREAM_ID.match(last):
         raise BadRequest("Last-Event-ID must be an id this stream sent", code="invalid_query")
-    stream = request.app[SETTINGS].events_stream
-    position = last or await _top_id(redis, stream)
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     })
     await resp.prepare(request)
-    with contextlib.suppress(ConnectionResetError):  # the client went away: the stream ends
-        await _stream_to(resp, redis, stream, position, user_id)
+    # the client went away, or fell too far behind and will resume by Last-Event-ID
+    with contextlib.suppress(ConnectionResetError, TooSlow):
+        await resp.write(b"retry: 2000\n: connected\n\n")
+        async for entry in request.app[FANOUT].entries(user_id, last, KEEPALIVE_S):
+            await resp.write(b": keepalive\n\n" if entry is None else _sse(*entry))
     return resp
-
-
-async def _stream_to(
-    resp: web.StreamResponse, redis: Redis, stream: str, position: str, user_id: bytes
-) -> None:
-    await resp.write(b"retry: 2000\n: connected\n\n")
-    quiet_since = time.monotonic()
-    while True:
-        got = await redis.xread({stream: position}, count=200, block=1000)
-        for _, entries in got or []:
-            for entry_id, fields in entries:
-                position = entry_id.decode()
-                if fields.get(b"user_id") != user_id:
-                    continue
-                await resp.write(_sse(position, fields))
-                quiet_since = time.monotonic()
-        if time.monotonic() - quiet_since > KEEPALIVE_S:
-            await resp.write(b": keepalive\n\n")
-            quiet_since = time.monotonic()
 
 
 def _sse(entry_id: str, fields: dict[bytes, bytes]) -> bytes:

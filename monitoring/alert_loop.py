@@ -19,9 +19,9 @@ import asyncpg
 import msgspec
 import structlog
 from aiohttp import web
-from redis.asyncio import Redis
 
 from aggregator import backlogs
+from buffer.cluster import RedisClient
 from monitoring import alerts as a
 from monitoring.fleet import LAG_BUCKETS, CounterHistory, FleetTotals, heartbeat_age_s, read_fleet
 from monitoring.gauges import MonitorGauges
@@ -46,7 +46,7 @@ class AlertMonitor:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         pool: asyncpg.Pool[asyncpg.Record],
         gauges: MonitorGauges,
         answers: Answers = no_answers,

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import structlog
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
+
+from buffer.cluster import RedisClient
 
 log = structlog.get_logger()
 FLEET_KEY = "waymark:workers"
@@ -67,7 +68,7 @@ def _le(bound: float) -> str:
 class WorkerReporter:
     """Publishes one worker's report until stopped; a graceful stop withdraws it."""
 
-    def __init__(self, redis: Redis, name: str, registry: CollectorRegistry) -> None:
+    def __init__(self, redis: RedisClient, name: str, registry: CollectorRegistry) -> None:
         self.redis, self.name, self.registry = redis, name, registry
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -106,7 +107,7 @@ class WorkerReporter:
                 await asyncio.wait_for(self._stop.wait(), interval_s)
 
 
-async def read_fleet(redis: Redis) -> list[WorkerReport]:
+async def read_fleet(redis: RedisClient) -> list[WorkerReport]:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(FLEET_KEY)
         (raw,) = await pipe.execute()

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge
-from redis.asyncio import Redis
 
+from buffer.cluster import RedisClient
 from buffer.keys import shard_key
 
 
@@ -62,7 +62,7 @@ def pending_age_s(now_ms: int, due_ms: int, merge_window_ms: int) -> float:
     return max(0.0, (now_ms - (due_ms - merge_window_ms)) / 1000)
 
 
-async def sample_queue(redis: Redis, shards: int, merge_window_ms: int) -> QueueSnapshot:
+async def sample_queue(redis: RedisClient, shards: int, merge_window_ms: int) -> QueueSnapshot:
     """Sample every shard in one pipelined round trip."""
     async with redis.pipeline(transaction=False) as pipe:
         for shard in range(shards):

@@ -26,7 +26,7 @@ class Pipeline:
     async def open(cls, settings: Settings) -> AsyncIterator[Pipeline]:
         assert settings.redis_url is not None
         ctx: dict[str, Any] = {CONFIG: WorkerConfig(settings, WorkerMetrics.create())}
-        ctx["redis"] = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        ctx["redis"] = await create_pool(RedisSettings.from_dsn(settings.queue_url))
         await startup(ctx)
         state(ctx).background[0].cancel()  # the scheduler: tests flush explicitly
         try:

@@ -16,8 +16,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import RedisCluster
 
 from aggregator.db import migrate
+from buffer.cluster import is_cluster
 from devstack.servers import PostgresServer, RedisServer, free_port
 
 KEEP_TABLES = frozenset({"schema_migrations"})
@@ -76,6 +79,16 @@ async def clean_database(migrated_database_url: str) -> str:
 @pytest.fixture
 def database_url(clean_database: str) -> str:
     return clean_database
+
+
+async def flush_redis(url: str) -> None:
+    """Empty the Redis at ``url``: every master when it is a node of a cluster."""
+    if await is_cluster(url):
+        async with RedisCluster.from_url(url) as cluster:
+            await cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        async with AsyncRedis.from_url(url) as single:
+            await single.flushall()
 
 
 async def truncate_tables(dsn: str, keep: frozenset[str] = KEEP_TABLES) -> list[str]:

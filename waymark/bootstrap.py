@@ -16,11 +16,13 @@ import asyncpg
 import msgspec
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from aggregator.db import close_pool
 from aggregator.db import create_pool as create_pg_pool
+from buffer.cluster import RedisClient, ReplicaWait, is_cluster
 from buffer.merge_buffer import MergeBuffer
-from waymark.settings import Settings
+from waymark.settings import Settings, SettingsError
 
 FAST_REDIS_TIMEOUT_S = 1.0
 """An HTTP server answers 503 within about a second when Redis is away."""
@@ -31,26 +33,36 @@ WORKER_REDIS_TIMEOUT_S = 10.0
 class Backends:
     """The clients one process holds for its whole life."""
 
-    redis: Redis
+    redis: RedisClient
     pool: asyncpg.Pool[asyncpg.Record]
     buffer: MergeBuffer
 
 
-def redis_client(settings: Settings, *, timeout_s: float = FAST_REDIS_TIMEOUT_S) -> Redis:
-    """A Redis client for ``REDIS_URL`` that gives up on a call after ``timeout_s``."""
+async def redis_client(
+    settings: Settings, *, timeout_s: float = FAST_REDIS_TIMEOUT_S, max_connections: int = 256
+) -> RedisClient:
+    """A client for ``REDIS_URL`` that gives up on a call after ``timeout_s``.
+
+    A URL naming a node of a Redis Cluster gets a cluster client, which finds the other nodes
+    from it and follows slots as they move.
+    """
     if settings.redis_url is None:
         raise ValueError("REDIS_URL is not set")
+    url = settings.redis_url
+    if await is_cluster(url, timeout_s=max(timeout_s, 5.0)):
+        cluster: RedisCluster = RedisCluster.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            max_connections=max_connections,
+        )
+        return cluster
     client: Redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        health_check_interval=10,
-        max_connections=256,
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        health_check_interval=10, max_connections=max_connections,
     )
     return client
 
 
-def merge_buffer(redis: Redis, settings: Settings) -> MergeBuffer:
+def merge_buffer(redis: RedisClient, settings: Settings) -> MergeBuffer:
     """The merge buffer over ``redis``, laid out as ``settings`` say."""
     return MergeBuffer(
         redis,
@@ -58,15 +70,20 @@ def merge_buffer(redis: Redis, settings: Settings) -> MergeBuffer:
         merge_window_ms=settings.merge_window_ms,
         dedup_window_s=settings.dedup_window_s,
         lease_s=settings.lease_s,
+        wait=ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
     )
 
 
 async def job_queue(settings: Settings) -> ArqRedis:
-    """arq's client for enqueueing jobs; jobs travel as msgpack, never pickle."""
-    if settings.redis_url is None:
+    """arq's client for enqueueing jobs; jobs travel as msgpack, never pickle.
+
+    arq needs one Redis (its job, queue and result keys share no hash tag and it runs
+    MULTI/EXEC over them), so with a cluster the queue takes ``WAYMARK_QUEUE_REDIS_URL``.
+    """
+    if settings.queue_url is None:
         raise ValueError("REDIS_URL is not set")
     return await create_pool(
-        RedisSettings.from_dsn(settings.redis_url),
+        RedisSettings.from_dsn(settings.queue_url),
         job_serializer=msgspec.msgpack.encode,
         job_deserializer=msgspec.msgpack.decode,
     )
@@ -83,13 +100,23 @@ async def open_backends(
     """Open Redis, the PostgreSQL pool and the buffer; close them in reverse order."""
     if settings.database_url is None:
         raise ValueError("DATABASE_URL is not set")
-    redis = redis_client(settings, timeout_s=redis_timeout_s)
+    redis = await redis_client(settings, timeout_s=redis_timeout_s)
+    if isinstance(redis, RedisCluster) and settings.queue_redis_url is None:
+        await redis.aclose()
+        raise SettingsError(
+            "REDIS_URL is a Redis Cluster: set WAYMARK_QUEUE_REDIS_URL to a single Redis for "
+            "the job queue (arq runs MULTI/EXEC over keys a cluster keeps on different nodes)"
+        )
     try:
         pool = await create_pg_pool(
             settings.database_url, max_size=pool_size, statement_timeout_ms=statement_timeout_ms
         )
         try:
-            yield Backends(redis, pool, merge_buffer(redis, settings))
+            buffer = merge_buffer(redis, settings)
+            try:
+                yield Backends(redis, pool, buffer)
+            finally:
+                await buffer.aclose()
         finally:
             await close_pool(pool)
     finally:

@@ -36,7 +36,14 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     redis_url: str | None = None
+    queue_redis_url: str | None = None
+    """The job queue's Redis; ``redis_url`` when unset (it must not be a cluster)."""
+    redis_wait_replicas: int = 0
+    """A batch is answered 202 only once this many replicas have it (Redis ``WAIT``)."""
+    redis_wait_timeout_ms: int = 1000
     database_url: str | None = None
+    database_read_url: str | None = None
+    """A streaming replica of ``database_url`` for the learner reads."""
     data_dir: Path = Path(".waymark")
     workers: int = 2
     http_processes: int = 1
@@ -111,11 +118,14 @@ class Settings:
             "scheduler_interval_ms": "WAYMARK_SCHEDULER_INTERVAL_MS",
             "max_tries": "WAYMARK_MAX_TRIES",
             "shutdown_s": "WAYMARK_SHUTDOWN_S",
+            "redis_wait_replicas": "WAYMARK_REDIS_WAIT_REPLICAS",
+            "redis_wait_timeout_ms": "WAYMARK_REDIS_WAIT_TIMEOUT_MS",
         }
         values: dict[str, object] = {}
         for attr, var in ints.items():
             if var in e:
-                values[attr] = _positive_int(var, e[var], allow_zero=attr == "merge_window_ms")
+                zero_ok = attr in ("merge_window_ms", "redis_wait_replicas")
+                values[attr] = _positive_int(var, e[var], allow_zero=zero_ok)
         for var in PORTS:
             if var in e and _positive_int(var, e[var]) > MAX_PORT:
                 raise SettingsError(f"{var} must be a TCP port (1-{MAX_PORT}), got {e[var]!r}")
@@ -138,6 +148,10 @@ class Settings:
                 values[attr] = e[var]
         if e.get("REDIS_URL"):
             values["redis_url"] = e["REDIS_URL"]
+        if e.get("DATABASE_READ_URL"):
+            values["database_read_url"] = e["DATABASE_READ_URL"]
+        if e.get("WAYMARK_QUEUE_REDIS_URL"):
+            values["queue_redis_url"] = e["WAYMARK_QUEUE_REDIS_URL"]
         if e.get("DATABASE_URL"):
             values["database_url"] = e["DATABASE_URL"]
         if e.get("WAYMARK_DATA_DIR"):
@@ -158,6 +172,11 @@ class Settings:
         if values.get("log_format", d.log_format) not in {"auto", "json", "console"}:
             raise SettingsError("WAYMARK_LOG_FORMAT must be auto, json or console")
         return dataclasses.replace(d, **values)  # type: ignore[arg-type]
+
+    @property
+    def queue_url(self) -> str | None:
+        """Where the job queue lives: its own Redis, else the buffer's."""
+        return self.queue_redis_url or self.redis_url
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
+from buffer.cluster import RedisClient
 from buffer.merge_buffer import MergeBuffer
 from monitoring.fleet import WorkerReporter
 from waymark.bootstrap import WORKER_REDIS_TIMEOUT_S, open_backends
@@ -46,7 +46,7 @@ class WorkerState:
     """A running worker's clients and background tasks."""
 
     config: WorkerConfig
-    redis: Redis
+    redis: RedisClient
     """The buffer's Redis client (arq's own enqueueing client is ``ctx["redis"]``)."""
     pool: asyncpg.Pool[asyncpg.Record]
     buffer: MergeBuffer

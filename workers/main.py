@@ -161,11 +161,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 def create_worker(config: WorkerConfig, *, handle_signals: bool = True) -> Worker:
     settings = config.settings
-    assert settings.redis_url is not None
+    assert settings.queue_url is not None
     return Worker(
         functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5)],
         cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True)],
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_settings=RedisSettings.from_dsn(settings.queue_url),
         on_startup=startup,
         on_shutdown=shutdown,
         ctx={CONFIG: config},

@@ -18,11 +18,11 @@ from typing import Any
 
 import asyncpg
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from aggregator import outbox
 from aggregator.events import EVENTS_STREAM
+from buffer.cluster import RedisClient
 
 log = structlog.get_logger()
 
@@ -61,7 +61,7 @@ def _duplicate(result: Any) -> bool:
 
 async def relay_once(
     pool: asyncpg.Pool[asyncpg.Record],
-    redis: Redis,
+    redis: RedisClient,
     stream: str = EVENTS_STREAM,
     *,
     limit: int = 500,
@@ -120,7 +120,7 @@ async def prune_sent(
 
 
 async def relay_forever(
-    pool: asyncpg.Pool[asyncpg.Record], redis: Redis, stream: str = EVENTS_STREAM
+    pool: asyncpg.Pool[asyncpg.Record], redis: RedisClient, stream: str = EVENTS_STREAM
 ) -> None:
     """Relay until cancelled: at once while there is a backlog, else every few hundred ms."""
     pruned_at = time.monotonic()

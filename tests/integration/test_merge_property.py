@@ -16,13 +16,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.asyncio import Redis
 
 from buffer.fold import TAIL_LIMIT
 from tests.helpers import CATALOG, auth, now_ms
 from tests.pipeline import Pipeline
 from tests.reference import chapter_state, course_percent
-from tests.servers import truncate_tables
+from tests.servers import flush_redis, truncate_tables
 
 USERS = ["u-1", "u-2"]
 CHAPTERS = ["ch-1", "ch-2", "ch-3", "ch-x"]
@@ -72,8 +71,7 @@ def within_tail(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def reset_state(redis_url: str, database_url: str) -> None:
-    async with Redis.from_url(redis_url) as r:
-        await r.flushall()
+    await flush_redis(redis_url)
     await truncate_tables(database_url)
 
 

@@ -1,0 +1,191 @@
+"""The merge buffer on a Redis Cluster, and replica acknowledgement (``WAIT``) on any Redis.
+
+Every key of one shard shares the hash tag ``{wm.N}`` (``buffer.keys``), so each script runs in
+one slot, on the master that serves it. What a single Redis does in one MULTI/EXEC for all the
+shards a request touches cannot span masters, so on a cluster a request is written shard by
+shard, concurrently, each shard's merge atomic on its own. If one shard's write fails the
+request is answered 503 while other shards may already hold their events; a retry of the same
+batch is safe because every event is deduplicated by its id (those events count as duplicates
+in the retry's answer, and are stored once).
+
+With ``WAYMARK_REDIS_WAIT_REPLICAS=N`` a shard's write is followed, on the same connection, by
+``WAIT N timeout``: Redis answers once N replicas have everything that connection wrote. Fewer
+than N in time raises ``NotReplicated`` (a 503 whose retry is safe, as above); the events stay
+in the master's buffer and are applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    AskError,
+    ConnectionError,
+    RedisClusterException,
+    RedisError,
+    TimeoutError,
+    TryAgainError,
+)
+
+RedisClient: TypeAlias = Redis | RedisCluster
+"""A single Redis or a cluster: the buffer speaks to both."""
+
+ATTEMPTS = 3
+"""Tries of one shard's write through a slot moving to another master (failover, resharding)."""
+
+
+class NotReplicated(RedisError):
+    """Fewer replicas than asked confirmed a write within the timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaWait:
+    """``WAIT replicas timeout_ms`` after each write; ``replicas == 0`` waits for none."""
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+    def check(self, confirmed: int) -> None:
+        if confirmed < self.replicas:
+            raise NotReplicated(
+                f"{confirmed} of {self.replicas} replicas confirmed the write in "
+                f"{self.timeout_ms} ms"
+            )
+
+
+def register_script(redis: RedisClient, text: str) -> AsyncScript:
+    """``text`` as a script object of ``redis`` (a cluster client's too, as redis-py builds it)."""
+    return AsyncScript(cast(Redis, redis), text)  # typed for Redis; it takes either client
+
+
+async def is_cluster(url: str, *, timeout_s: float = 5.0) -> bool:
+    """Whether the Redis at ``url`` is a node of a Redis Cluster."""
+    async with Redis.from_url(url, socket_timeout=timeout_s) as probe:
+        info = await probe.info("cluster")
+    return bool(info.get("cluster_enabled"))
+
+
+class MasterClients:
+    """A plain client per master of a cluster: a script and its ``WAIT`` on one connection.
+
+    redis-py's cluster pipeline cannot be trusted to keep the two together through a failover
+    (it re-sends a redirected command on its own, away from the ``WAIT``), so a write that asks
+    for replicas goes through the master's own client, found from the cluster client's map.
+    """
+
+    def __init__(self, cluster: RedisCluster, wait: ReplicaWait) -> None:
+        self.cluster = cluster
+        self.wait = wait
+        self._clients: dict[str, Redis] = {}
+
+    def of_key(self, key: str) -> Redis:
+        node = self.cluster.get_node_from_key(key)
+        if node is None:
+            raise ConnectionError(f"no master serves the slot of {key}")
+        client = self._clients.get(node.name)
+        if client is None:
+            kw = node.connection_kwargs
+            # a blocked WAIT must not be taken for a dead connection
+            timeout = (kw.get("socket_timeout") or 1.0) + self.wait.timeout_ms / 1000
+            client = self._clients[node.name] = Redis(
+                host=node.host, port=int(node.port), username=kw.get("username"),
+                password=kw.get("password"), socket_timeout=timeout,
+                socket_connect_timeout=kw.get("socket_connect_timeout"),
+            )
+        return client
+
+    async def relearn(self) -> None:
+        """Ask the cluster again which master serves which slot (after MOVED or a dead node)."""
+        with contextlib.suppress(RedisError, RedisClusterException):
+            await self.cluster.nodes_manager.initialize()
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+async def write_shard(
+    masters: MasterClients, script: AsyncScript, keys: Sequence[str], args: Sequence[Any],
+    wait: ReplicaWait,
+) -> Any:
+    """Run ``script`` in the slot of ``keys`` on its master, then ``WAIT`` on that connection.
+
+    Without ``WAIT`` the cluster client runs it (and follows MOVED itself). With it, a slot that
+    moved or a master that died makes the layout be learned again and the write run again on
+    the new master; the merge script deduplicates, so running it twice stores each event once.
+    """
+    if not wait.replicas:
+        try:
+            return await script(keys=keys, args=args, client=cast(Redis, masters.cluster))
+        except RedisClusterException as e:  # not a RedisError: the cluster is out of reach
+            raise ConnectionError(str(e)) from e
+    error: Exception | None = None
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            await masters.relearn()
+            await asyncio.sleep(0.2 * attempt)
+        try:
+            async with masters.of_key(keys[0]).pipeline(transaction=False) as pipe:
+                await script(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+                reply, confirmed = await pipe.execute(raise_on_error=False)
+        except (RedisClusterException, ConnectionError, TimeoutError) as e:
+            error = e
+            continue
+        if isinstance(reply, (AskError, TryAgainError, ConnectionError)):
+            error = reply
+            continue
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(confirmed, Exception):
+            raise confirmed
+        wait.check(int(confirmed))
+        return reply
+    raise ConnectionError(f"the shard's write failed {ATTEMPTS} times: {error}")
+
+
+async def run_script(
+    redis: Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[Any],
+    wait: ReplicaWait,
+) -> Any:
+    """Run one script on a single Redis, then ``WAIT`` as ``wait`` says."""
+    if not wait.replicas:
+        return await script(keys=keys, args=args)
+    async with redis.pipeline(transaction=False) as pipe:
+        await script(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+        reply, confirmed = await pipe.execute()
+    wait.check(int(confirmed))
+    return reply
+
+
+async def write_single(
+    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
+    wait: ReplicaWait,
+) -> list[Any]:
+    """Run ``script`` once per call in one MULTI/EXEC; ``WAIT`` after it on the same connection.
+
+    redis-py ends a transaction pipeline at EXEC, so MULTI and EXEC are sent as commands of a
+    plain pipeline (one connection, one round trip) to put ``WAIT`` behind them.
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.execute_command("MULTI")
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
+        pipe.execute_command("EXEC")
+        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+        results = await pipe.execute()
+    wait.check(int(results[-1]))
+    replies: list[Any] = results[-2]
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
