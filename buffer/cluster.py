@@ -25,11 +25,13 @@ from typing import Any, TypeAlias, cast
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ConnectionError,
     RedisClusterException,
     RedisError,
+    ResponseError,
     TimeoutError,
     TryAgainError,
 )
@@ -84,27 +86,51 @@ class MasterClients:
         self.cluster = cluster
         self.wait = wait
         self._clients: dict[str, Redis] = {}
+        self._relearning = asyncio.Lock()
+        self._moved: dict[int, tuple[str, int]] = {}
+        """Slots whose master a MOVED answer named after the cluster client's layout was read."""
 
     def of_key(self, key: str) -> Redis:
-        node = self.cluster.get_node_from_key(key)
-        if node is None:
-            raise ConnectionError(f"no master serves the slot of {key}")
-        client = self._clients.get(node.name)
+        moved = self._moved.get(key_slot(key.encode()))
+        if moved is not None:
+            host, port = moved
+        else:
+            node = self.cluster.get_node_from_key(key)
+            if node is None:
+                raise ConnectionError(f"no master serves the slot of {key}")
+            host, port = node.host, int(node.port)
+        client = self._clients.get(f"{host}:{port}")
         if client is None:
-            kw = node.connection_kwargs
+            kw = self.cluster.get_connection_kwargs()
             # a blocked WAIT must not be taken for a dead connection
             timeout = (kw.get("socket_timeout") or 1.0) + self.wait.timeout_ms / 1000
-            client = self._clients[node.name] = Redis(
-                host=node.host, port=int(node.port), username=kw.get("username"),
+            client = self._clients[f"{host}:{port}"] = Redis(
+                host=host, port=port, username=kw.get("username"),
                 password=kw.get("password"), socket_timeout=timeout,
                 socket_connect_timeout=kw.get("socket_connect_timeout"),
             )
         return client
 
+    def moved(self, error: ResponseError) -> bool:
+        """Follow a MOVED answer at once (the node that sent it knows the slot's master).
+
+        A master's own client (not a cluster client) reads it as a plain error:
+        ``MOVED <slot> <host>:<port>``.
+        """
+        kind, _, rest = str(error).partition(" ")
+        if kind != "MOVED":
+            return False
+        slot, _, address = rest.partition(" ")
+        host, _, port = address.rpartition(":")
+        self._moved[int(slot)] = (host, int(port))
+        return True
+
     async def relearn(self) -> None:
         """Ask the cluster again which master serves which slot (after MOVED or a dead node)."""
-        with contextlib.suppress(RedisError, RedisClusterException):
-            await self.cluster.nodes_manager.initialize()
+        # one at a time: redis-py's layout refresh is not safe to run twice at once (RuntimeError)
+        async with self._relearning:
+            with contextlib.suppress(RedisError, RedisClusterException, RuntimeError):
+                await self.cluster.nodes_manager.initialize()
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -139,6 +165,9 @@ async def write_shard(
                 reply, confirmed = await pipe.execute(raise_on_error=False)
         except (RedisClusterException, ConnectionError, TimeoutError) as e:
             error = e
+            continue
+        if isinstance(reply, ResponseError) and masters.moved(reply):
+            error = reply
             continue
         if isinstance(reply, (AskError, TryAgainError, ConnectionError)):
             error = reply
