@@ -26,7 +26,7 @@ from aggregator.read import chapter_view, rollup_fields
 from buffer.fold import TailEvent
 
 Record = dict[str, Any]
-Shape = Callable[[asyncpg.Record, date], Iterator[Record]]
+Shape = Callable[[asyncpg.Record, date], Iterator[object]]
 
 _events = msgspec.msgpack.Decoder(list[TailEvent]).decode
 
@@ -55,16 +55,9 @@ def _chapter(r: asyncpg.Record, today: date) -> Iterator[Record]:
     yield {"course_id": r["course_id"], **msgspec.structs.asdict(chapter_view(r["chapter_id"], r))}
 
 
-def _columns(r: asyncpg.Record, today: date) -> Iterator[Record]:
-    """Every column but the user id and internal merge state."""
-    yield {k: v for k, v in r.items() if k not in ("user_id", "state")}
-
-
-def _attempt(r: asyncpg.Record, today: date) -> Iterator[Record]:
-    out = dict(r)
-    del out["user_id"]
-    out["responses"] = msgspec.Raw(r["responses"].encode())  # jsonb arrives as its text
-    yield out
+def _document(r: asyncpg.Record, today: date) -> Iterator[object]:
+    """A row selected as ``to_jsonb(t) - 'user_id' AS doc``: every column, JSON-typed."""
+    yield msgspec.Raw(r["doc"].encode())
 
 
 def _summary(r: asyncpg.Record, today: date) -> Iterator[Record]:
@@ -102,6 +95,12 @@ def _session(r: asyncpg.Record, today: date) -> Iterator[Record]:
            "touched": msgspec.msgpack.decode(r["touched"])}
 
 
+def _rows_of(table: str, order: str) -> str:
+    """The learner's rows of ``table`` as whole JSON documents (new columns included)."""
+    return (f"SELECT to_jsonb(t) - 'user_id' - 'state' AS doc FROM {table} t"  # noqa: S608
+            f" WHERE user_id = $1 ORDER BY {order}")
+
+
 def _delete(table: str) -> str:
     return f"DELETE FROM {table} WHERE user_id = $1"  # noqa: S608 -- a registry constant
 
@@ -119,13 +118,11 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
     ),
     LearnerTable(
         "quiz_summary", "quiz_summaries",
-        "SELECT * FROM quiz_summary WHERE user_id = $1 ORDER BY course_id, quiz_id",
-        _columns, _delete("quiz_summary"),
+        _rows_of("quiz_summary", "course_id, quiz_id"), _document, _delete("quiz_summary"),
     ),
     LearnerTable(
         "quiz_attempts", "quiz_attempts",
-        "SELECT * FROM quiz_attempts WHERE user_id = $1 ORDER BY ts, attempt_id",
-        _attempt, _delete("quiz_attempts"),
+        _rows_of("quiz_attempts", "ts, attempt_id"), _document, _delete("quiz_attempts"),
     ),
     LearnerTable(
         "user_summary", "summary",
@@ -156,9 +153,8 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
     ),
     LearnerTable(
         "course_activity_days", "course_activity_days",
-        "SELECT course_id, day FROM course_activity_days WHERE user_id = $1"
-        " ORDER BY course_id, day",
-        _columns, _delete("course_activity_days"),
+        _rows_of("course_activity_days", "course_id, day"), _document,
+        _delete("course_activity_days"),
     ),
     LearnerTable(
         "erased_users", "",
