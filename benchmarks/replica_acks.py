@@ -11,7 +11,9 @@ Redis beside it, then:
 - failover: ``--concurrency`` writers send 5-event requests to one shard as fast as they can;
   the shard's master is SIGKILLed after a random 0.5-1.5 s; writers keep going until the
   replica has taken over. Every event answered "accepted" is then looked up in the new master's
-  dedup sets: an accepted event that is not there was lost. With and without ``WAIT 1``.
+  dedup sets: an accepted event that is not there was lost. With and without ``WAIT 1``, and
+  again with the replica paused for ``--lag-ms`` just before the kill (a replica behind its
+  master, as over a slow or congested link).
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ async def latency(redis: Redis | RedisCluster, wait: int, writes: int) -> dict[s
     return {"p50_us": round(q[49]), "p99_us": round(q[98])}
 
 
-async def failover_trial(cluster: LocalCluster, wait: int, concurrency: int) -> dict[str, int]:
+async def failover_trial(
+    cluster: LocalCluster, wait: int, concurrency: int, lag_s: float
+) -> dict[str, int]:
     cluster.heal()
     cluster.flush()
     redis = RedisCluster.from_url(cluster.url, socket_timeout=1, socket_connect_timeout=1)
@@ -100,8 +104,13 @@ async def failover_trial(cluster: LocalCluster, wait: int, concurrency: int) -> 
                 recovered.set()
 
     async def killer() -> None:
-        await asyncio.sleep(killed_at - time.monotonic())
+        await asyncio.sleep(killed_at - time.monotonic() - lag_s)
+        replica = cluster.node(cluster.replicas_of(master)[0])
+        if lag_s:  # the replica falls behind (a slow link, a pause) just before the crash
+            replica.pause()
+            await asyncio.sleep(lag_s)
         cluster.node(master).kill()
+        replica.resume()
         if wait:  # the new master needs a replica to confirm anything: bring the old one back
             await asyncio.sleep(2)
             cluster.node(master).start()
@@ -133,10 +142,11 @@ async def main(args: argparse.Namespace) -> None:
             cluster.flush()
             async with RedisCluster.from_url(cluster.url) as rc:
                 out[f"cluster_wait_{wait}"] = await latency(rc, wait, args.writes)
-        for wait in (0, 1):
-            trials = [await failover_trial(cluster, wait, args.concurrency)
+        for wait, lag_ms in ((0, 0), (1, 0), (0, args.lag_ms), (1, args.lag_ms)):
+            trials = [await failover_trial(cluster, wait, args.concurrency, lag_ms / 1000)
                       for _ in range(args.trials)]
-            out[f"failover_wait_{wait}"] = {
+            name = f"failover_wait_{wait}_replica_behind_{lag_ms}ms"
+            out[name] = {
                 "trials": len(trials),
                 "accepted": sum(t["accepted"] for t in trials),
                 "lost": sum(t["lost"] for t in trials),
@@ -144,7 +154,7 @@ async def main(args: argparse.Namespace) -> None:
                 "max_lost_in_a_trial": max(t["lost"] for t in trials),
                 "refused_requests": sum(t["refused_requests"] for t in trials),
             }
-            print(json.dumps({f"failover_wait_{wait}": out[f"failover_wait_{wait}"]}), flush=True)
+            print(json.dumps({name: out[name]}), flush=True)
     finally:
         cluster.stop()
         single.stop()
@@ -156,4 +166,6 @@ if __name__ == "__main__":
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--lag-ms", type=int, default=300,
+                        help="how long the replica is paused just before its master is killed")
     asyncio.run(main(parser.parse_args()))
