@@ -4,7 +4,9 @@ the assessment rules define (``tests/assessments/reference.py``), through the re
 Hypothesis draws a quiz definition (limit, cooldown, scoring) and attempts from a small pool of
 attempt ids (so two learners share ids and one learner sends one attempt id under two event
 ids), resets and uncompletes of the quiz's chapter; sends them in random order and batches with
-resends and random flushes; then compares every attempt, summary and chapter row.
+resends and random flushes, sometimes changing the definition midway (the course's recompute
+then reassesses what is stored); then compares every attempt, summary and chapter row with the
+reference under the final definition.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tests.assessments.reference import RefQuiz, assess
 from tests.helpers import CATALOG, auth, now_ms
 from tests.integration.test_merge_property import reset_state
 from tests.pipeline import Pipeline
+from workers.main import recompute_course
 
 USERS = ["u-1", "u-2"]
 QUIZZES = ["q-1", "q-2"]  # q-1 defined in the catalog (chapter ch-2), q-2 not
@@ -53,18 +56,18 @@ async def test_any_arrival_order_gives_the_reference_assessment(
     redis_url: str, database_url: str,
 ) -> None:
     await reset_state(redis_url, database_url)
-    rule = {"max_attempts": data.draw(st.sampled_from([None, 1, 2, 3])),
-            "cooldown_s": data.draw(st.sampled_from([0, 1, 3])),
-            "scoring": data.draw(st.sampled_from(["best", "last", "average"]))}
-    quiz = {"quiz_id": "q-1", "chapter_id": "ch-2", "passing_score": 70} | rule
-    resp = await client.put("/v1/courses/c-1", json=CATALOG | {"quizzes": [quiz]}, headers=auth())
-    assert resp.status == 200, await resp.text()
+    rule = await put_rule(client, data)
     events = [data.draw(an_event(i)) for i in range(data.draw(st.integers(1, 24)))]
     stream = list(data.draw(st.permutations(events)))
     for ev in data.draw(st.lists(st.sampled_from(events), max_size=5)):
         stream.insert(data.draw(st.integers(0, len(stream))), ev)
+    change_at = data.draw(st.one_of(st.none(), st.integers(0, len(stream))))
     i = 0
     while i < len(stream):
+        if change_at is not None and i >= change_at:  # the definition changes midway
+            change_at, rule = None, await put_rule(client, data)
+            await pipeline.flush()
+            await recompute_course(pipeline.ctx, "c-1", rule.pop("version"))
         size = data.draw(st.integers(1, 6))
         resp = await client.post("/v1/events", json={"events": stream[i:i + size]},
                                  headers=auth())
@@ -81,6 +84,17 @@ async def test_any_arrival_order_gives_the_reference_assessment(
         for u in USERS for q in QUIZZES
     }
     await assert_matches(events, refs, database_url)
+
+
+async def put_rule(client: TestClient, data: st.DataObject) -> dict[str, Any]:
+    """Store a drawn definition of q-1; return it with the catalog's version."""
+    rule = {"max_attempts": data.draw(st.sampled_from([None, 1, 2, 3])),
+            "cooldown_s": data.draw(st.sampled_from([0, 1, 3])),
+            "scoring": data.draw(st.sampled_from(["best", "last", "average"]))}
+    quiz = {"quiz_id": "q-1", "chapter_id": "ch-2", "passing_score": 70} | rule
+    resp = await client.put("/v1/courses/c-1", json=CATALOG | {"quizzes": [quiz]}, headers=auth())
+    assert resp.status == 200, await resp.text()
+    return rule | {"version": (await resp.json())["version"]}
 
 
 async def assert_matches(
