@@ -7,6 +7,10 @@ times ``aggregator.quiz_reads.quiz_stats`` — what the
 ``GET /v1/courses/{c}/quizzes/{q}/stats`` route runs — and reports the median of ``--runs``.
 
     .venv/bin/python -m benchmarks.quiz_stats --attempts 100000 --questions 10
+
+``--apply-batches N`` also measures the write side: N drained batches of 1000 attempts (one per
+learner, with responses) through ``aggregator.apply.apply_batch`` — storage, reassessment,
+grading, summaries, counters and domain events — and reports attempts applied per second.
 """
 
 from __future__ import annotations
@@ -19,9 +23,18 @@ import time
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from aggregator import catalog, quiz_catalog, quiz_reads
+from aggregator.apply import apply_batch
 from benchmarks.run import fresh_servers
+from buffer.entries import CourseEntry, QuizRecord
+from buffer.fold import CourseState
+from buffer.keys import keyid
+from buffer.merge_buffer import DrainedBatch
+
+_pack = msgspec.msgpack.Encoder()
+_json = msgspec.json.Encoder()
 
 _FILL = """
 INSERT INTO quiz_attempts (user_id, attempt_id, event_id, course_id, quiz_id, ts, score,
@@ -68,9 +81,36 @@ async def measure(database_url: str, attempts: int, questions: int, runs: int) -
     }
 
 
+def _attempts_batch(n: int, questions: int, now: int) -> DrainedBatch:
+    entries = []
+    for k in range(1000):
+        responses = [{"question_id": f"k{q}", "answer_ids": ["a" if (k + q) % 2 else "b"],
+                      "time_s": q} for q in range(1, questions + 1)]
+        record = QuizRecord("q-1", f"b{n}", None, now - 60_000 + n, 0, 1, None, None, responses)
+        entry = CourseEntry(CourseState(), [(f"e{n}-{k}", _json.encode(record).decode())], now)
+        entries.append((keyid(f"w{k}", "c-1"), _pack.encode(entry)))
+    return DrainedBatch(0, f"quiz-{n}", entries)
+
+
+async def apply_rate(database_url: str, batches: int, questions: int) -> int:
+    """Attempts per second through the apply step (see module docstring)."""
+    conn = await asyncpg.connect(database_url)
+    now = int(time.time() * 1000)
+    start = time.perf_counter()
+    for n in range(batches):
+        await apply_batch(conn, _attempts_batch(n, questions, now))
+    seconds = time.perf_counter() - start
+    await conn.close()
+    return round(batches * 1000 / seconds)
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with fresh_servers("waymark-quiz-") as (_, pg):
-        return await measure(pg.url, args.attempts, args.questions, args.runs)
+        out = await measure(pg.url, args.attempts, args.questions, args.runs)
+        if args.apply_batches:
+            out["apply_attempts_per_s"] = await apply_rate(pg.url, args.apply_batches,
+                                                           args.questions)
+        return out
 
 
 if __name__ == "__main__":
@@ -78,4 +118,5 @@ if __name__ == "__main__":
     parser.add_argument("--attempts", type=int, default=100_000)
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--apply-batches", type=int, default=0)
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
