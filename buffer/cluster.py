@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -60,6 +60,45 @@ class ReplicaWait:
                 f"{confirmed} of {self.replicas} replicas confirmed the write in "
                 f"{self.timeout_ms} ms"
             )
+
+
+class _FailoverSafe:
+    """redis-py 5's cluster client lets some failures out as non-Redis errors.
+
+    While a master fails over it raises ``AttributeError`` (a connection torn down under a
+    concurrent command, a default node gone) and, when no node answers, ``RedisClusterException``;
+    both would reach a handler as a 500. Here they come out as ``ConnectionError``, which every
+    caller already answers with 503 or retries.
+    """
+
+    @staticmethod
+    def convert(e: Exception) -> ConnectionError:
+        return ConnectionError(f"the Redis Cluster failed: {e!r}")
+
+
+class SafePipeline(ClusterPipeline):
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except (RedisClusterException, AttributeError) as e:
+            raise _FailoverSafe.convert(e) from e
+
+
+class SafeCluster(RedisCluster):
+    """The cluster client Waymark opens (``waymark.bootstrap``): failures are ``RedisError``."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except (RedisClusterException, AttributeError) as e:
+            raise _FailoverSafe.convert(e) from e
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if transaction or shard_hint:
+            raise RedisClusterException("transaction and shard_hint are not supported")
+        return SafePipeline(self)  # type: ignore[abstract]  # as redis-py builds its own
 
 
 def register_script(redis: RedisClient, text: str) -> AsyncScript:

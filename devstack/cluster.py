@@ -28,10 +28,22 @@ CLUSTER_BUS_OFFSET = 10000
 """Redis Cluster nodes talk to each other on their port + 10000."""
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_cluster_port() -> int:
-    """A loopback port free for a node, with its cluster bus port free as well."""
+    """A loopback port free for a node, with its cluster bus port free as well.
+
+    Both lie below the kernel's ephemeral range, so an outgoing connection made meanwhile (by
+    any process) cannot take the bus port between this check and the node's bind.
+    """
+    top = _ephemeral_low() - CLUSTER_BUS_OFFSET - 1
     for _ in range(1000):
-        port = random.randint(20000, 55000 - CLUSTER_BUS_OFFSET)
+        port = random.randint(min(10000, top - 1000), top)
         if port_is_free(port) and port_is_free(port + CLUSTER_BUS_OFFSET):
             return port
     raise DevstackError("no free port pair for a Redis Cluster node")
@@ -59,11 +71,15 @@ class LocalCluster:
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Start every node, form the cluster the first time, wait until it is healthy."""
-        for node in self.nodes:
-            node.start()
-        if not self._formed():
-            self._create()
-        self.wait_healthy(timeout_s)
+        try:
+            for node in self.nodes:
+                node.start()
+            if not self._formed():
+                self._create()
+            self.wait_healthy(timeout_s)
+        except Exception:
+            self.stop()  # no node left running behind a cluster that never formed
+            raise
         log.info("redis_cluster_started", url=self.url, nodes=len(self.nodes))
 
     def stop(self) -> None:

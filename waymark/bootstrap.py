@@ -20,7 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from aggregator.db import close_pool
 from aggregator.db import create_pool as create_pg_pool
-from buffer.cluster import RedisClient, ReplicaWait, is_cluster
+from buffer.cluster import RedisClient, ReplicaWait, SafeCluster, is_cluster
 from buffer.merge_buffer import MergeBuffer
 from waymark.settings import Settings, SettingsError
 
@@ -50,7 +50,7 @@ async def redis_client(
         raise ValueError("REDIS_URL is not set")
     url = settings.redis_url
     if await is_cluster(url, timeout_s=max(timeout_s, 5.0)):
-        cluster: RedisCluster = RedisCluster.from_url(
+        cluster: RedisCluster = SafeCluster.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             max_connections=max_connections,
         )

@@ -13,8 +13,12 @@ from tests.integration.test_pipeline import (
     test_completions_drive_the_course_percent,
     test_the_lag_of_every_applied_entry_is_observed,
 )
+from tests.privacy.test_erasure_property import (
+    test_an_erased_learner_is_what_their_later_events_alone_define,
+)
 
 __all__ = [
+    "test_an_erased_learner_is_what_their_later_events_alone_define",
     "test_any_arrival_order_gives_the_reference_state",
     "test_chapter_progress_reaches_the_read_api",
     "test_completions_drive_the_course_percent",
