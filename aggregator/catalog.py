@@ -31,6 +31,8 @@ class CatalogChapter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     weight: Weight = 1.0
     required: bool = True
     kind: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)] | None = None
+    skills: Annotated[list[Id], msgspec.Meta(max_length=64)] = []
+    """Skill ids this chapter trains (``GET /v1/users/{u}/skills``)."""
 
 
 class CatalogModule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,11 +1,13 @@
 """The instructor's view of a course: risk, time to complete, quiz pass rates, drop-off, activity.
 
-Set-based at read time, not precomputed: every figure is one aggregate over the course's rows,
-found through an index led by ``course_id`` (``course_progress_course``, the course's quiz
-summaries, ``course_activity_days_course``). Precomputing per course would put a hot row that
-every learner's batch updates into the apply step (contention across workers, and a heartbeat
-cost for a figure read far less often); one scan of a 100 000-learner course's rows stays well
-under a second (``benchmarks/course_report.py``). ``at_risk`` depends on the time of the read.
+Set-based at read time, not precomputed: each figure is one aggregate over the course's rows,
+reached by keys led by ``course_id`` (``course_progress_course``; chapter rows through their
+learners' primary keys; ``course_activity_days_course``); quiz pass rates come from the quiz
+counters the apply step keeps (``quiz_learner_stats``). Precomputing the rest per course would
+put rows that every learner's batch updates into the apply step (lock contention between
+workers, a cost on every heartbeat) for figures read far less often; a course of 100 000
+learners answers in about 0.3 s (``benchmarks/analytics_reads.py``). ``at_risk`` depends on
+the time of the read.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ HEATMAP_DAYS = 26 * 7
 class QuizPassRate(msgspec.Struct, kw_only=True):
     quiz_id: str
     learners: int
-    """Learners with an attempt since their last reset."""
+    """Learners with a counted attempt since their last reset."""
     passed: int
     pass_rate: float
 
@@ -76,9 +78,8 @@ SELECT count(*) FILTER (WHERE status <> 'completed'
 FROM course_progress WHERE course_id = $1
 """
 _QUIZZES = """
-SELECT quiz_id, count(*) FILTER (WHERE attempts > 0) AS learners,
-       count(*) FILTER (WHERE passed) AS passed
-FROM quiz_summary WHERE course_id = $1 GROUP BY quiz_id ORDER BY quiz_id
+SELECT quiz_id, learners, passed_learners AS passed FROM quiz_learner_stats
+WHERE course_id = $1 AND learners > 0 ORDER BY quiz_id
 """
 _ACTIVITY = """
 SELECT day, count(*) AS learners FROM course_activity_days

@@ -162,7 +162,8 @@ SELECT 'c', (completed_at AT TIME ZONE 'UTC')::date, 0, NULL FROM chapter_progre
  WHERE user_id = $1 AND completed AND completed_at >= $6 AND completed_at < $7
 UNION ALL
 SELECT DISTINCT 'q', (ts AT TIME ZONE 'UTC')::date, 0, course_id || '|' || quiz_id
-  FROM quiz_attempts WHERE user_id = $1 AND passed AND ts >= $6 AND ts < $7
+  FROM quiz_attempts WHERE user_id = $1 AND passed AND status = 'counted' AND ts >= $6
+   AND ts < $7
 UNION ALL
 SELECT 'k', (completed_at AT TIME ZONE 'UTC')::date, 0, NULL FROM course_progress
  WHERE user_id = $1 AND completed_at >= $6 AND completed_at < $7

@@ -233,13 +233,17 @@ SELECT count(*) AS learners,
 FROM course_progress WHERE course_id = $1
 """
 _CHAPTER_STATS = """
-SELECT cc.chapter_id, cc.module_id, cc.required,
-       count(cp.user_id) FILTER (WHERE cp.first_activity_at IS NOT NULL) AS reached,
-       count(cp.user_id) FILTER (WHERE cp.completed) AS completed
-FROM course_chapters cc
-LEFT JOIN chapter_progress cp ON cp.course_id = cc.course_id AND cp.chapter_id = cc.chapter_id
-WHERE cc.course_id = $1
-GROUP BY cc.chapter_id, cc.module_id, cc.required, cc.position ORDER BY cc.position
+WITH per AS (  -- through the course's learners: the course's rows only, by primary key
+    SELECT cp.chapter_id, count(*) FILTER (WHERE cp.first_activity_at IS NOT NULL) AS reached,
+           count(*) FILTER (WHERE cp.completed) AS completed
+    FROM course_progress l
+    JOIN chapter_progress cp ON cp.user_id = l.user_id AND cp.course_id = l.course_id
+    WHERE l.course_id = $1 GROUP BY cp.chapter_id
+)
+SELECT cc.chapter_id, cc.module_id, cc.required, coalesce(per.reached, 0) AS reached,
+       coalesce(per.completed, 0) AS completed
+FROM course_chapters cc LEFT JOIN per USING (chapter_id)
+WHERE cc.course_id = $1 ORDER BY cc.position
 """
 
 

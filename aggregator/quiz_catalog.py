@@ -34,6 +34,8 @@ class CatalogQuiz(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cooldown_s: float | None = None
     scoring: str = "best"
     questions: Annotated[list[CatalogQuestion], msgspec.Meta(max_length=MAX_QUESTIONS)] = []
+    skills: Annotated[list[Id], msgspec.Meta(max_length=64)] = []
+    """Skill ids this quiz assesses (``GET /v1/users/{u}/skills``)."""
 
 
 class QuizDefinitionError(ValueError):

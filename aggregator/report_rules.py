@@ -40,23 +40,29 @@ class Period:
         return isinstance(d, date) and self.start <= d <= self.end
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+"""Years a period may name (the period before and after must exist too)."""
+
+
 def week(text: str) -> Period:
     m = _WEEK.match(text)
     try:
-        assert m is not None
+        assert m is not None and FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR
         start = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except (AssertionError, ValueError):
-        raise PeriodError(f"week must be an ISO week like 2026-W48, got {text!r}") from None
+        raise PeriodError(f"week must be an ISO week like 2026-W48 (years {FIRST_YEAR}-"
+                          f"{LAST_YEAR}, W53 only in years that have it), got {text!r}") from None
     return Period(text, start, start + timedelta(days=6))
 
 
 def month(text: str) -> Period:
     m = _MONTH.match(text)
     try:
-        assert m is not None
+        assert m is not None and FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR
         start = date(int(m.group(1)), int(m.group(2)), 1)
     except (AssertionError, ValueError):
-        raise PeriodError(f"month must be a month like 2026-11, got {text!r}") from None
+        raise PeriodError(f"month must be a month like 2026-11 (years {FIRST_YEAR}-{LAST_YEAR}),"
+                          f" got {text!r}") from None
     nxt = date(start.year + start.month // 12, start.month % 12 + 1, 1)
     return Period(text, start, nxt - timedelta(days=1))
 

@@ -1,12 +1,14 @@
 """Learning sessions and per-course activity days in SQL, kept by the apply step.
 
 ``record`` runs in the apply transaction: it takes the batch's activity (every chapter event,
-every quiz attempt), locks the batch's learners (advisory locks in key order, so two batches of
-one learner never interleave their read-modify-write), reads each learner's neighbouring
-sessions only — those within the gap of the batch's first and last event, found through the
-primary key (``user_id``, ``started_ms``) — and replaces them with :func:`absorb`'s result.
-It also marks each (user, course, UTC day) with activity: the days of the progress history and
-of the velocity behind the forecast. See ``migrations/040_learning_analytics.sql``.
+every quiz attempt) and, in one statement, locks the batch's learners (advisory locks in key
+order, so two batches of one learner never interleave their read-modify-write) and reads each
+learner's neighbouring sessions only — those within the gap of the batch's first and last
+event, found through the primary key (``user_id``, ``started_ms``); in a second statement it
+writes :func:`absorb`'s result (a session whose start did not move is updated in place, the
+ones absorbed are deleted, new ones inserted) and marks each (user, course, UTC day) with
+activity: the days of the progress history and of the velocity behind the forecast. See
+``migrations/040_learning_analytics.sql``.
 
 Course-level views, enrollments and resets are not session activity: the merge buffer keeps
 only the latest of each per (user, course) and drain, so counting them would depend on how
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date
 
 import asyncpg
 import msgspec
@@ -30,14 +31,13 @@ from buffer.fold import ChapterState
 
 ChapterKey = tuple[str, str, str]
 
-_LOCK = """
-SELECT pg_advisory_xact_lock(k) FROM (
-    SELECT DISTINCT hashtextextended('waymark.session:' || u, 0) AS k
-    FROM unnest($1::text[]) AS u ORDER BY 1
-) s
-"""
 _NEIGHBOURS = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(user_id, lo, hi))
+WITH k AS (  -- each learner locked (in key order) before their sessions are read
+    SELECT user_id, lo, hi, pg_advisory_xact_lock(lock_key)
+    FROM (SELECT *, hashtextextended('waymark.session:' || user_id, 0) AS lock_key
+          FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(user_id, lo, hi)) k
+    ORDER BY lock_key
+)
 SELECT s.user_id, s.started_ms, s.ended_ms, s.events, s.time_spent_ms, s.touched
 FROM k CROSS JOIN LATERAL (
     (SELECT * FROM learner_sessions p WHERE p.user_id = k.user_id AND p.started_ms < k.lo
@@ -48,18 +48,28 @@ FROM k CROSS JOIN LATERAL (
 ) s
 WHERE s.ended_ms >= k.lo
 """
-_DELETE = """
-DELETE FROM learner_sessions t USING unnest($1::text[], $2::int8[]) AS d(user_id, started_ms)
-WHERE t.user_id = d.user_id AND t.started_ms = d.started_ms
-"""
-_INSERT = """
-INSERT INTO learner_sessions (user_id, started_ms, ended_ms, events, time_spent_ms, touched)
-SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::int8[], $6::bytea[])
-ORDER BY 1, 2
-"""
-_MARK_DAYS = """
+_WRITE = """
+WITH w AS (
+    SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::int8[],
+                         $6::bytea[], $7::bool[])
+        AS w(user_id, started_ms, ended_ms, events, time_spent_ms, touched, stored)
+),
+gone AS (
+    DELETE FROM learner_sessions t USING unnest($8::text[], $9::int8[]) AS d(user_id, started_ms)
+    WHERE t.user_id = d.user_id AND t.started_ms = d.started_ms
+),
+kept AS (  -- a session whose start is unchanged is updated in place (HOT-eligible)
+    UPDATE learner_sessions t SET ended_ms = w.ended_ms, events = w.events,
+        time_spent_ms = w.time_spent_ms, touched = w.touched
+    FROM w WHERE w.stored AND t.user_id = w.user_id AND t.started_ms = w.started_ms
+),
+added AS (
+    INSERT INTO learner_sessions (user_id, started_ms, ended_ms, events, time_spent_ms, touched)
+    SELECT user_id, started_ms, ended_ms, events, time_spent_ms, touched FROM w
+    WHERE NOT w.stored ORDER BY 1, 2
+)
 INSERT INTO course_activity_days (user_id, course_id, day)
-SELECT * FROM unnest($1::text[], $2::text[], $3::date[]) ORDER BY 1, 2, 3
+SELECT * FROM unnest($10::text[], $11::text[], $12::date[]) ORDER BY 1, 2, 3
 ON CONFLICT DO NOTHING
 """
 
@@ -107,28 +117,22 @@ async def record(
         return
     users = sorted(by_user)
     spans = [window(by_user[u], gap_ms) or (0, 0) for u in users]
-    await conn.execute(_LOCK, users)
     found: dict[str, list[Session]] = defaultdict(list)
     for r in await conn.fetch(_NEIGHBOURS, users, [s[0] for s in spans], [s[1] for s in spans]):
         found[r["user_id"]].append(stored_session(r))
     gone: list[tuple[str, int]] = []
-    new: list[tuple[str, Session]] = []
+    new: list[tuple[str, Session, bool]] = []
     for u in users:
         old = found.get(u, [])
         delete, write = changes(old, absorb(old, by_user[u], gap_ms))
-        gone += [(u, s.started_ms) for s in delete]
-        new += [(u, s) for s in write]
-    if gone:
-        await conn.execute(_DELETE, [u for u, _ in gone], [s for _, s in gone])
-    if new:
-        await conn.execute(
-            _INSERT, [u for u, _ in new], [s.started_ms for _, s in new],
-            [s.ended_ms for _, s in new], [s.events for _, s in new],
-            [s.time_ms for _, s in new], [encode_touched(s) for _, s in new],
-        )
-    days: set[tuple[str, str, date]] = {
-        (u, a.course_id, utc_day(a.ts)) for u in users for a in by_user[u]
-    }
-    keys = sorted(days)
-    await conn.execute(_MARK_DAYS, [k[0] for k in keys], [k[1] for k in keys],
-                       [k[2] for k in keys])
+        kept = {s.started_ms for s in delete} & {s.started_ms for s in write}
+        gone += [(u, s.started_ms) for s in delete if s.started_ms not in kept]
+        new += [(u, s, s.started_ms in kept) for s in write]
+    days = sorted({(u, a.course_id, utc_day(a.ts)) for u in users for a in by_user[u]})
+    await conn.execute(
+        _WRITE, [u for u, _, _ in new], [s.started_ms for _, s, _ in new],
+        [s.ended_ms for _, s, _ in new], [s.events for _, s, _ in new],
+        [s.time_ms for _, s, _ in new], [encode_touched(s) for _, s, _ in new],
+        [k for _, _, k in new], [u for u, _ in gone], [s for _, s in gone],
+        [d[0] for d in days], [d[1] for d in days], [d[2] for d in days],
+    )

@@ -1,4 +1,4 @@
-"""Learning-analytics handlers: sessions, progress history, reports, forecast.
+"""Learning-analytics handlers: sessions, progress history, reports, forecast, skills.
 
 Thin edges: decode the query, call ``aggregator.learner_analytics``, encode.
 """
@@ -11,24 +11,26 @@ from datetime import UTC, date, datetime, timedelta
 from aiohttp import web
 
 from aggregator import learner_analytics as analytics
-from aggregator import report_rules
+from aggregator import report_rules, skills
 from ingest.context import POOL, SETTINGS
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
 from ingest.reads import parse_date
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 MAX_SESSION_DAYS = 400
 MAX_HISTORY_DAYS = 1100
 """Three years of days: a two-year course history fits one read."""
 
 
 def _range(request: web.Request, default_days: int, max_days: int) -> tuple[date, date]:
+    """``from``…``to``; ``to`` defaults to today, ``from`` to ``default_days`` before it."""
     today = datetime.now(UTC).date()
     end = parse_date(request, "to", today)
     start = parse_date(request, "from", end - timedelta(days=default_days - 1))
-    if start > end or (end - start).days >= max_days:
-        raise BadRequest(f"from must not be after to, and the range at most {max_days} days",
-                         code="invalid_query")
+    if start > end or (end - start).days >= max_days or not FIRST_DAY <= start <= end <= LAST_DAY:
+        raise BadRequest(f"from must not be after to, the range at most {max_days} days, both"
+                         f" between {FIRST_DAY} and {LAST_DAY}", code="invalid_query")
     return start, end
 
 
@@ -55,7 +57,7 @@ async def _report(
 ) -> web.Response:
     raw = request.query.get(name)
     try:
-        period = parse(raw) if raw else current(datetime.now(UTC).date())
+        period = current(datetime.now(UTC).date()) if raw is None else parse(raw)
     except report_rules.PeriodError as e:
         raise BadRequest(str(e), code=e.code) from None
     async with request.app[POOL].acquire() as conn:
@@ -79,4 +81,13 @@ async def course_forecast(request: web.Request) -> web.Response:
                                         request.app[SETTINGS].at_risk_days)
     if view is None:
         raise NotFound(f"no progress for user {user_id!r} in course {course_id!r}")
+    return json_response(view)
+
+
+async def user_skills(request: web.Request) -> web.Response:
+    user_id = request.match_info["user_id"]
+    async with request.app[POOL].acquire() as conn:
+        view = await skills.skills(conn, user_id)
+    if view is None:
+        raise NotFound(f"no progress for user {user_id!r}", code="user_not_found")
     return json_response(view)

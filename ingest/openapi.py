@@ -32,8 +32,9 @@ _QUERY: dict[str, dict[str, Any]] = {
     "cursor": {"type": "string", "description": "`next_cursor` of the previous page (opaque)"},
     "from": {"type": "string", "format": "date"},
     "to": {"type": "string", "format": "date"},
-    "week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$", "example": "2026-W48"},
-    "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-11"},
+    "week": {"type": "string", "pattern": "^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$",
+             "example": "2026-W48"},
+    "month": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$", "example": "2026-11"},
     "as_of": {"type": "string", "format": "date-time"},
     "format": {"enum": ["json", "ndjson"]},
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aggregator import catalog, course_report, learner_export, queries, quiz_reads, read
+from aggregator import catalog, course_report, learner_export, queries, quiz_reads, read, skills
 from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
@@ -73,6 +73,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{USER}/courses/{{course_id}}/history", analytics_reads.course_history, "read",
           "End-of-day course percent on each day with activity",
           response=analytics.HistoryView, query=("from", "to")),
+    Route("GET", f"{USER}/skills", analytics_reads.user_skills, "read",
+          "Mastery and level per skill tagged in the learner's courses",
+          response=skills.SkillsView),
     Route("GET", f"{USER}/courses/{{course_id}}/forecast", analytics_reads.course_forecast,
           "read", "Predicted completion and risk of falling behind",
           response=analytics.ForecastView),

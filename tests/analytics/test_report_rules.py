@@ -30,7 +30,8 @@ def test_a_month_before_january_is_the_previous_december() -> None:
     assert rules.month("2028-02").days == 29
 
 
-@pytest.mark.parametrize("text", ["2026-11-01", "2026-13", "26-11", "2026-W", "2026-W00", ""])
+@pytest.mark.parametrize("text", ["2026-11-01", "2026-13", "26-11", "2026-W", "2026-W00", "",
+                                  "1969-12", "9999-W01", "9999-12"])
 def test_a_malformed_period_is_a_clear_error(text: str) -> None:
     with pytest.raises(rules.PeriodError, match="must be"):
         rules.month(text) if "W" not in text else rules.week(text)

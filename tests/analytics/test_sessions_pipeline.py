@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from aggregator.session_rules import DEFAULT_GAP_MS
 from aggregator.sessions import stored_session
 from tests.analytics.reference import day_of, reference_sessions
+from tests.analytics.support import send_in_any_order
 from tests.helpers import CATALOG, auth, now_ms
 from tests.integration.test_merge_property import reset_state
 from tests.pipeline import Pipeline
@@ -75,20 +76,7 @@ async def test_sessions_equal_the_reference_in_any_arrival_order(
     resp = await client.put("/v1/courses/c-1", json=CATALOG, headers=auth())
     assert resp.status == 200
     events = data.draw(a_history("u-1")) + data.draw(a_history("u-2"))
-    stream = list(data.draw(st.permutations(events)))
-    for ev in data.draw(st.lists(st.sampled_from(events), max_size=6)):
-        stream.insert(data.draw(st.integers(0, len(stream))), ev)
-    i = 0
-    while i < len(stream):
-        size = data.draw(st.integers(1, 8))
-        resp = await client.post("/v1/events", json={"events": stream[i:i + size]},
-                                 headers=auth())
-        body = await resp.json()
-        assert resp.status == 202 and body["rejected"] == [], body
-        i += size
-        if data.draw(st.booleans()):
-            await pipeline.flush()
-    await pipeline.flush()
+    await send_in_any_order(data, client, pipeline, events)
     want = reference_sessions(events, DEFAULT_GAP_MS)
     got = await stored(database_url)
     for user in ("u-1", "u-2"):
