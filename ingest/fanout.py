@@ -68,10 +68,17 @@ class StreamFanout:
     async def run(self) -> None:
         """Read the stream until cancelled; after a Redis error, wait and go on from there."""
         self.position = await self.top_id()
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # redis-py can swallow the cancellation of a blocked read and just return: the
+                # reader was asked to stop, so it stops
+                raise asyncio.CancelledError
             try:
                 got = await self.redis.xread({self.stream: self.position}, count=500, block=1000)
             except RedisError as e:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from e
                 log.warning("stream_read_failed", error=type(e).__name__)
                 await asyncio.sleep(1.0)
                 continue
