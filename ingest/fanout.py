@@ -66,15 +66,18 @@ class StreamFanout:
         return sum(len(s) for s in self._subscribers.values())
 
     async def run(self) -> None:
-        """Read the stream until cancelled; after a Redis error, wait and go on from there."""
-        self.position = await self.top_id()
+        """Read the stream until cancelled; after a Redis error (Redis away at start included),
+        wait and go on from there."""
         task = asyncio.current_task()
+        started = False
         while True:
             if task is not None and task.cancelling():
                 # redis-py can swallow the cancellation of a blocked read and just return: the
                 # reader was asked to stop, so it stops
                 raise asyncio.CancelledError
             try:
+                if not started:
+                    self.position, started = await self.top_id(), True
                 got = await self.redis.xread({self.stream: self.position}, count=500, block=1000)
             except RedisError as e:
                 if task is not None and task.cancelling():
