@@ -42,8 +42,10 @@ SELECT user_id, course_id, quiz_id FROM quiz_attempts q
 JOIN unnest($1::text[], $2::text[]) AS k(user_id, attempt_id) USING (user_id, attempt_id)
 """
 _OF_PAIRS = """
-SELECT DISTINCT user_id, course_id, quiz_id FROM quiz_attempts
-JOIN unnest($1::text[], $2::text[]) AS k(user_id, course_id) USING (user_id, course_id)
+WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
+SELECT user_id, course_id, quiz_id FROM quiz_attempts JOIN k USING (user_id, course_id)
+UNION
+SELECT user_id, course_id, quiz_id FROM quiz_summary JOIN k USING (user_id, course_id)
 """
 _LOCK_SUMMARIES = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id,
@@ -152,7 +154,8 @@ async def store_attempts(
 
 
 async def quizzes_of(conn: Conn, pairs: Iterable[Pair]) -> set[QuizKey]:
-    """Every (user, course, quiz) with a stored attempt in the given (user, course) pairs."""
+    """Every (user, course, quiz) with a stored attempt or a summary in the given (user, course)
+    pairs (a summary may outlive its attempts, when their ids moved to another quiz)."""
     ps = sorted(set(pairs))
     if not ps:
         return set()
