@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -158,6 +159,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         cluster.stop()
         single.stop()
+        shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(out, indent=2))
 
 

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         stop_processes(procs)
         redis_srv.stop()
         pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
