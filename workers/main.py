@@ -134,7 +134,10 @@ async def recompute_course(ctx: dict[str, Any], course_id: str, version: int) ->
 
 async def _schedule(st: WorkerState, queue: ArqRedis) -> None:
     interval = st.settings.scheduler_interval_ms / 1000
+    task = asyncio.current_task()
     while True:
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError  # asked to stop, even if a client swallowed it
         try:
             for shard in await st.buffer.shards_with_work():
                 # One job id per shard and second: never two queued at once, and a job lost

@@ -124,7 +124,12 @@ async def relay_forever(
 ) -> None:
     """Relay until cancelled: at once while there is a backlog, else every few hundred ms."""
     pruned_at = time.monotonic()
+    task = asyncio.current_task()
     while True:
+        if task is not None and task.cancelling():
+            # a client library can swallow a cancellation and return or raise its own error:
+            # the relay was asked to stop, so it stops
+            raise asyncio.CancelledError
         try:
             if time.monotonic() - pruned_at > PRUNE_EVERY_S:
                 pruned_at = time.monotonic()
