@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +26,8 @@ import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
-from aggregator.db import migrate
 from benchmarks.ceilings import apply_ceiling, merge_ceiling
+from benchmarks.servers import fresh_servers
 from buffer.merge_buffer import MergeBuffer
 from devstack.servers import PostgresServer, RedisServer, free_port
 
@@ -333,23 +329,6 @@ def table(r: dict[str, Any]) -> str:
         ("CPU s by process group", e["cpu_s"]),
     ]
     return "| figure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
-
-
-@contextlib.asynccontextmanager
-async def fresh_servers(prefix: str) -> AsyncIterator[tuple[RedisServer, PostgresServer]]:
-    """Redis (AOF everysec) and a migrated PostgreSQL in a temporary directory, removed after."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(0o755)
-    redis, pg = RedisServer(root / "redis", free_port()), PostgresServer(root / "pg", free_port())
-    redis.start()
-    pg.start()
-    try:
-        await migrate(pg.url)
-        yield redis, pg
-    finally:
-        pg.stop()
-        redis.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
