@@ -8,7 +8,7 @@ that killed a node gets a healed cluster back before the next one starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import redis
 
 from devstack.cluster import LocalCluster
 from devstack.servers import RedisServer
+from tests.faults.harness import Stack
 from waymark.settings import Settings
 
 
@@ -47,3 +48,14 @@ def redis_url(redis_cluster: LocalCluster, queue_redis_url: str) -> str:
 @pytest.fixture
 def settings(settings: Settings, queue_redis_url: str) -> Settings:
     return settings.replace(queue_redis_url=queue_redis_url)
+
+
+@pytest.fixture
+async def stack(redis_url: str, queue_redis_url: str, database_url: str,
+                tmp_path: Path) -> AsyncIterator[Stack]:
+    """The fault tier's processes on the cluster, the job queue on the single Redis."""
+    s = Stack(redis_url, database_url, tmp_path, queue_redis_url=queue_redis_url)
+    try:
+        yield s
+    finally:
+        s.stop()

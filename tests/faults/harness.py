@@ -22,7 +22,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
+from buffer.cluster import is_cluster
 from devstack.servers import free_port
 from tests.conftest import ADMIN_KEY, API_KEYS
 from tests.reference import chapter_state
@@ -35,6 +37,8 @@ class Stack:
     redis_url: str
     database_url: str
     logs: Path
+    queue_redis_url: str | None = None
+    """The job queue's Redis when ``redis_url`` names a cluster (arq needs one Redis)."""
     env: dict[str, str] = field(default_factory=dict)
     serve: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -46,6 +50,8 @@ class Stack:
                         WAYMARK_WORKER_METRICS_PORT=str(free_port()),
                         WAYMARK_MERGE_WINDOW_MS="200", WAYMARK_LEASE_S="3",
                         WAYMARK_LOG_LEVEL="warning", WAYMARK_SHUTDOWN_S="5")
+        if self.queue_redis_url:
+            self.env["WAYMARK_QUEUE_REDIS_URL"] = self.queue_redis_url
 
     @property
     def url(self) -> str:
@@ -151,12 +157,15 @@ async def send(url: str, events: list[dict[str, Any]], *, batch: int = 20, seed:
 
 
 async def wait_idle(redis_url: str, timeout_s: float = 60) -> None:
-    """Until no key is pending and no batch is leased, in any shard."""
-    async with Redis.from_url(redis_url) as r:
+    """Until no key is pending and no batch is leased, in any shard (on every master of a
+    cluster)."""
+    cluster = await is_cluster(redis_url)
+    async with (RedisCluster.from_url(redis_url) if cluster else Redis.from_url(redis_url)) as r:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             busy = 0
-            async for key in r.scan_iter("wm:*"):
+            keys = [k async for k in r.scan_iter("wm:*")]
+            for key in keys:
                 name = key.decode()
                 if name.endswith((":due", ":leases")):
                     busy += await r.zcard(key)
