@@ -9,7 +9,8 @@ Invariants:
   run; a port that another program has taken since is replaced by a free one. ``stack.json``
   also names the directory of the PostgreSQL cluster (``<data dir>/pg``, or for a root-run stack
   in a private home the directory under ``/var/lib/waymark`` that ``<data dir>/pg`` links to).
-- The development API key lives in ``dev-api-key`` (mode 0600) and is reused on later runs.
+- The development API key lives in ``dev-api-key`` (mode 0600) and is reused on later runs;
+  the certificate signing key likewise in ``cert-signing-key``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import fcntl
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from aggregator.signing import b64url
 from devstack.pgaccount import cluster_dir
 from devstack.servers import DevstackError, PostgresServer, RedisServer, free_port, port_is_free
 from waymark.settings import SCOPES, ApiKey, Settings
@@ -36,6 +39,7 @@ DEFAULT_POSTGRES_PORT = 15432
 """Away from 6379/5432, so the embedded servers sit beside system ones."""
 
 DEV_KEY_FILE = "dev-api-key"
+CERT_KEY_FILE = "cert-signing-key"
 STACK_FILE = "stack.json"
 LOCK_FILE = "stack.lock"
 
@@ -80,20 +84,31 @@ def choose_ports(data_dir: Path) -> StackPorts:
 
 def load_or_create_dev_key(data_dir: Path) -> ApiKey:
     """The development key with every scope, created on first use."""
-    path = data_dir / DEV_KEY_FILE
+    secret = _private_file(data_dir / DEV_KEY_FILE, lambda: secrets.token_urlsafe(32))
+    return ApiKey(name="dev", secret=secret, scopes=SCOPES)
+
+
+def load_or_create_cert_key(data_dir: Path) -> str:
+    """The development certificate signing key (base64url Ed25519 seed), created on first use."""
+    # Any 32 random bytes are an Ed25519 private key (RFC 8032 §5.1.5 hashes the seed).
+    return _private_file(data_dir / CERT_KEY_FILE, lambda: b64url(secrets.token_bytes(32)))
+
+
+def _private_file(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path``, written 0600 with ``make()`` when absent or empty."""
     try:
         secret = path.read_text().strip()
     except FileNotFoundError:
         secret = ""
     if not secret:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = make()
         # Created 0600 from the start: there is no moment when others could read it.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secret + "\n")
         log.info("dev_key_created", path=str(path))
-    return ApiKey(name="dev", secret=secret, scopes=SCOPES)
+    return secret
 
 
 class EmbeddedStack:

@@ -1,7 +1,8 @@
 """``waymark up`` and ``waymark stack``: the development stack, supervised until Ctrl-C.
 
 ``run_up`` starts the embedded Redis and PostgreSQL (unless their URLs are set), applies the
-migrations, creates the development key when no key is configured, then runs the ingest server
+migrations, creates the development key when no key is configured (and the certificate
+signing key when none is configured), then runs the ingest server
 and the workers. One loop supervises all of it: a child or a server that dies is started again
 with back-off; a server that cannot be started again stops the whole stack with exit status 1
 (``ServerGaveUp`` reaches the CLI as a ``DevstackError``). Ctrl-C or SIGTERM stops the children
@@ -19,7 +20,7 @@ import threading
 
 import structlog
 
-from devstack.embedded import EmbeddedStack, load_or_create_dev_key
+from devstack.embedded import EmbeddedStack, load_or_create_cert_key, load_or_create_dev_key
 from devstack.supervisor import Supervisor
 from waymark.logs import mask_url
 from waymark.settings import ApiKey, Settings, format_api_keys
@@ -42,6 +43,9 @@ def run_up(settings: Settings) -> int:
             "REDIS_URL": live.redis_url,
             "DATABASE_URL": live.database_url,
             "WAYMARK_API_KEYS": format_api_keys(keys),
+            "WAYMARK_CERT_SIGNING_KEY": (
+                live.cert_signing_key or load_or_create_cert_key(live.data_dir)
+            ),
         }
         supervisor = Supervisor(env)
         for name, server in embedded.servers.items():

@@ -18,6 +18,7 @@ from aiohttp import web
 from ingest.auth import KeyRing
 from ingest.context import (
     BUFFER,
+    CERT_SIGNER,
     KEYS,
     METRICS,
     POOL,
@@ -44,7 +45,7 @@ from ingest.service import Backpressure
 from ingest.tokens import TokenVerifier
 from monitoring.alert_loop import MONITOR, AlertMonitor, running
 from monitoring.exposition import REGISTRY
-from waymark.bootstrap import job_queue, open_backends
+from waymark.bootstrap import cert_signer, job_queue, open_backends
 from waymark.settings import Settings
 
 log = structlog.get_logger()
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     tokens = TokenVerifier(settings.user_token_secrets, audience=settings.user_token_audience)
     app[KEYS] = KeyRing(settings.api_keys, tokens)
+    app[CERT_SIGNER] = cert_signer(settings)
     app[METRICS] = metrics = IngestMetrics.create()
     app[REGISTRY] = metrics.registry
     app.cleanup_ctx.append(_resources)

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 from arq.connections import ArqRedis
 
+from aggregator.signing import CertificateSigner
 from buffer.cluster import RedisClient
 from buffer.merge_buffer import MergeBuffer
 from ingest.auth import KeyRing
@@ -24,3 +25,5 @@ BUFFER = web.AppKey("buffer", MergeBuffer)
 RULES = web.AppKey("rules", CourseRulesCache)
 PRESSURE = web.AppKey("pressure", Backpressure)
 SERVICE = web.AppKey("service", IngestService)
+CERT_SIGNER: web.AppKey[CertificateSigner | None] = web.AppKey("cert_signer")
+"""Serves the certificate keys and checks signatures; ``None`` when no key is configured."""

@@ -16,6 +16,8 @@ pytest_plugins = ["tests.servers"]
 ADMIN_KEY = "test-admin-secret"
 INGEST_KEY = "test-ingest-secret"
 READ_KEY = "test-read-secret"
+CERT_SIGNING_KEY = "dGVzdC1jZXJ0aWZpY2F0ZS1zaWduaW5nLWtleS0zMmI"
+"""A fixed Ed25519 private key (base64url of 32 bytes): the tests always sign certificates."""
 API_KEYS = f"admin:{ADMIN_KEY}:ingest+read+admin,ingest:{INGEST_KEY}:ingest,reader:{READ_KEY}:read"
 
 
@@ -29,6 +31,7 @@ def settings(redis_url: str, database_url: str) -> Settings:
         merge_window_ms=0,
         shards=4,
         catalog_cache_s=0.0,
+        cert_signing_key=CERT_SIGNING_KEY,
     )
 
 

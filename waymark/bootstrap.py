@@ -20,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from aggregator.db import close_pool
 from aggregator.db import create_pool as create_pg_pool
+from aggregator.signing import CertificateSigner, load_signer
 from buffer.cluster import RedisClient, ReplicaWait, SafeCluster, is_cluster
 from buffer.merge_buffer import MergeBuffer
 from waymark.settings import Settings, SettingsError
@@ -72,6 +73,13 @@ def merge_buffer(redis: RedisClient, settings: Settings) -> MergeBuffer:
         lease_s=settings.lease_s,
         wait=ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
     )
+
+
+def cert_signer(settings: Settings) -> CertificateSigner | None:
+    """The certificate signer of ``WAYMARK_CERT_SIGNING_KEY``; none when no key is configured."""
+    if not settings.cert_signing_key:
+        return None
+    return load_signer(settings.cert_signing_key, settings.cert_retired_keys)
 
 
 async def job_queue(settings: Settings) -> ArqRedis:

@@ -68,6 +68,10 @@ class Settings:
     scheduler_interval_ms: int = 100
     user_token_secrets: tuple[str, ...] = field(default=(), repr=False)
     user_token_audience: str | None = None
+    cert_signing_key: str | None = field(default=None, repr=False)
+    """Base64url Ed25519 private key that signs certificates; none: no certificate is issued."""
+    cert_retired_keys: tuple[str, ...] = ()
+    """Base64url public keys of earlier signing keys: still served, still verify."""
     cors_origins: tuple[str, ...] = ()
     """Exact origins whose pages may call /v1 from a browser (``ingest.cors``)."""
     rate_limit_key_rps: int = 5000
@@ -250,6 +254,7 @@ def _security_values(e: Mapping[str, str]) -> dict[str, object]:
         values["user_token_secrets"] = parse_token_secrets(e["WAYMARK_USER_TOKEN_SECRET"])
     if e.get("WAYMARK_USER_TOKEN_AUDIENCE"):
         values["user_token_audience"] = e["WAYMARK_USER_TOKEN_AUDIENCE"]
+    values.update(_certificate_keys(e))
     if e.get("WAYMARK_CORS_ORIGINS"):
         values["cors_origins"] = tuple(o.strip() for o in e["WAYMARK_CORS_ORIGINS"].split(","))
     for attr, var in RATE_LIMITS.items():
@@ -264,6 +269,24 @@ def _security_values(e: Mapping[str, str]) -> dict[str, object]:
             raise SettingsError("WAYMARK_BODY_TIMEOUT_S must be a number of seconds in (0, 3600)")
         values["body_timeout_s"] = timeout
     return values
+
+
+def _certificate_keys(e: Mapping[str, str]) -> dict[str, object]:
+    """The certificate signing key and retired public keys, checked to be Ed25519 keys."""
+    from aggregator.signing import SigningKeyError, load_signer
+
+    key = e.get("WAYMARK_CERT_SIGNING_KEY", "").strip()
+    retired = tuple(k.strip() for k in e.get("WAYMARK_CERT_RETIRED_KEYS", "").split(",")
+                    if k.strip())
+    if not key:
+        if retired:
+            raise SettingsError("WAYMARK_CERT_RETIRED_KEYS needs WAYMARK_CERT_SIGNING_KEY")
+        return {}
+    try:
+        load_signer(key, retired)
+    except SigningKeyError as error:
+        raise SettingsError(f"WAYMARK_CERT_SIGNING_KEY / _RETIRED_KEYS: {error}") from None
+    return {"cert_signing_key": key, "cert_retired_keys": retired}
 
 
 def parse_token_secrets(spec: str) -> tuple[str, ...]:

@@ -16,10 +16,11 @@ from typing import Any
 import asyncpg
 from arq.connections import ArqRedis
 
+from aggregator.signing import CertificateSigner
 from buffer.cluster import RedisClient
 from buffer.merge_buffer import MergeBuffer
 from monitoring.fleet import WorkerReporter
-from waymark.bootstrap import WORKER_REDIS_TIMEOUT_S, open_backends
+from waymark.bootstrap import WORKER_REDIS_TIMEOUT_S, cert_signer, open_backends
 from waymark.settings import Settings
 from workers.flush import BatchFlusher
 from workers.metrics import WorkerMetrics
@@ -39,6 +40,13 @@ class WorkerConfig:
     """Set when the process is asked to stop: running flush jobs finish their batch and end."""
     after_commit: Callable[[], None] | None = None
     """Called between a batch's commit and its acknowledgement (the fault tests' crash point)."""
+    cert_signer: CertificateSigner | None = None
+    """Signs the certificates this worker issues; built from the settings when not given.
+    ``None`` (no ``WAYMARK_CERT_SIGNING_KEY``): no certificate is issued."""
+
+    def __post_init__(self) -> None:
+        if self.cert_signer is None:
+            object.__setattr__(self, "cert_signer", cert_signer(self.settings))
 
 
 @dataclass
