@@ -12,10 +12,11 @@ from aiohttp import web
 
 from aggregator import learner_analytics as analytics
 from aggregator import report_rules, skills
-from ingest.context import POOL, SETTINGS
+from ingest.context import SETTINGS
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
 from ingest.reads import parse_date
+from ingest.replica import reading
 
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 MAX_SESSION_DAYS = 400
@@ -36,7 +37,7 @@ def _range(request: web.Request, default_days: int, max_days: int) -> tuple[date
 
 async def user_sessions(request: web.Request) -> web.Response:
     start, end = _range(request, 30, MAX_SESSION_DAYS)
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await analytics.sessions(conn, request.match_info["user_id"], start, end)
     return json_response(view)
 
@@ -44,7 +45,7 @@ async def user_sessions(request: web.Request) -> web.Response:
 async def course_history(request: web.Request) -> web.Response:
     user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
     start, end = _range(request, 90, MAX_HISTORY_DAYS)
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await analytics.history(conn, user_id, course_id, start, end)
     if view is None:
         raise NotFound(f"no progress for user {user_id!r} in course {course_id!r}")
@@ -60,7 +61,7 @@ async def _report(
         period = current(datetime.now(UTC).date()) if raw is None else parse(raw)
     except report_rules.PeriodError as e:
         raise BadRequest(str(e), code=e.code) from None
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await analytics.report(conn, request.match_info["user_id"], period)
     return json_response(view)
 
@@ -76,7 +77,7 @@ async def monthly_report(request: web.Request) -> web.Response:
 async def course_forecast(request: web.Request) -> web.Response:
     user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
     now = datetime.now(UTC).replace(microsecond=0)
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await analytics.forecast(conn, user_id, course_id, now,
                                         request.app[SETTINGS].at_risk_days)
     if view is None:
@@ -86,7 +87,7 @@ async def course_forecast(request: web.Request) -> web.Response:
 
 async def user_skills(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         view = await skills.skills(conn, user_id)
     if view is None:
         raise NotFound(f"no progress for user {user_id!r}", code="user_not_found")

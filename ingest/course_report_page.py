@@ -20,9 +20,10 @@ from aiohttp import web
 
 from aggregator import course_report
 from aggregator.db import Conn
-from ingest.context import POOL, SETTINGS
+from ingest.context import SETTINGS
 from ingest.errors import NotFound
 from ingest.handlers import json_response
+from ingest.replica import reading
 
 T = TypeVar("T")
 STATIC = {
@@ -57,7 +58,7 @@ async def _read(
     request: web.Request, read: Callable[[Conn, str, datetime, int], Awaitable[T | None]]
 ) -> T:
     course_id = request.match_info["course_id"]
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         found = await read(conn, course_id, _now(), request.app[SETTINGS].at_risk_days)
     if found is None:
         raise NotFound(f"no catalog and no learners for course {course_id!r}",

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from aggregator import quiz_reads
-from ingest.context import POOL
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
+from ingest.replica import reading
 
 
 def _ids(request: web.Request) -> tuple[str, str, str]:
@@ -22,7 +22,7 @@ def _ids(request: web.Request) -> tuple[str, str, str]:
 
 
 async def quiz_attempts(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         return json_response(await quiz_reads.attempts(conn, *_ids(request)))
 
 
@@ -34,13 +34,13 @@ async def quiz_eligibility(request: web.Request) -> web.Response:
         as_of = None
     if as_of is None or as_of.tzinfo is None:
         raise BadRequest("as_of must be an RFC 3339 time with an offset", code="invalid_query")
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         return json_response(await quiz_reads.eligibility_of(conn, *_ids(request), as_of))
 
 
 async def quiz_stats(request: web.Request) -> web.Response:
     course_id, quiz_id = request.match_info["course_id"], request.match_info["quiz_id"]
-    async with request.app[POOL].acquire() as conn:
+    async with reading(request) as conn:
         stats = await quiz_reads.quiz_stats(conn, course_id, quiz_id)
     if stats is None:
         raise NotFound(f"no definition and no attempt of quiz {quiz_id!r} in {course_id!r}",

@@ -1,11 +1,11 @@
 """Reads from a PostgreSQL streaming replica (``DATABASE_READ_URL``), saying how stale they are.
 
-The progress reads (``/v1/users/{user_id}/courses…``, summary, activity) take a connection
-from the read pool: the replica's when one is configured, else the primary's. Each answer carries
-``Waymark-Read-Lag-Ms``: how far the replica's replay was behind the primary's last commit when
-the read began (0 when it had replayed everything it received, and always 0 on the primary),
-so a client can tell a fresh read from a stale one. Writes, the catalog and the ingest path
-stay on the primary.
+The reads (progress, analytics, quiz and course reports: ``docs/scaling.md`` lists them) take
+a connection from the read pool: the replica's when one is configured, else the primary's.
+Each answer carries ``Waymark-Read-Lag-Ms``: how far the replica's replay was behind the
+primary's last commit when the read began (0 when it had replayed everything it received, and
+always 0 on the primary), so a client can tell a fresh read from a stale one. Writes, the
+catalog and the ingest path stay on the primary.
 """
 
 from __future__ import annotations

@@ -85,6 +85,46 @@ async def test_a_read_from_the_replica_says_how_far_behind_it_is(
     await progress_when(client, 80)
 
 
+REPLICA_READS = [
+    "/v1/courses/c-1/stats", "/v1/courses/c-1/report", "/v1/courses/c-1/quizzes/q-1/stats",
+    "/v1/users/u-1/courses/c-1/quizzes/q-1/attempts",
+    "/v1/users/u-1/courses/c-1/quizzes/q-1/eligibility",
+    "/v1/users/u-1/courses", "/v1/users/u-1/summary", "/v1/users/u-1/activity",
+    "/v1/users/u-1/sessions", "/v1/users/u-1/courses/c-1/history", "/v1/users/u-1/skills",
+    "/v1/users/u-1/courses/c-1/forecast", "/v1/users/u-1/reports/weekly",
+    "/v1/users/u-1/reports/monthly",
+]
+"""Every read but the course read above: analytics, quiz and course reports included."""
+
+
+async def test_analytics_quiz_and_report_reads_are_served_by_the_replica(
+    replica_client: TestClient, pipeline: Pipeline, replica: PostgresServer,
+) -> None:
+    client = replica_client
+    assert (await client.put("/v1/courses/c-1", json=CATALOG, headers=auth())).status == 200
+    first = [event("chapter_progress", chapter_id="ch-1", progress=40)]
+    assert (await client.post("/v1/events", json={"events": first}, headers=auth())).status == 202
+    await pipeline.flush()
+    await progress_when(client, 40)
+    standby = await asyncpg.connect(replica.url)
+    try:
+        await standby.execute("SELECT pg_wal_replay_pause()")
+        later = [event("chapter_progress", chapter_id="ch-1", progress=80)]
+        assert (await client.post("/v1/events", json={"events": later},
+                                  headers=auth())).status == 202
+        await pipeline.flush()
+        await asyncio.sleep(0.3)
+        lags = {}
+        for path in REPLICA_READS:
+            resp = await client.get(path, headers=auth())
+            assert resp.status in (200, 404), (path, resp.status, await resp.text())
+            lags[path] = int(resp.headers.get(LAG_HEADER, "-1"))
+        assert {p: lag for p, lag in lags.items() if lag < 300} == {}
+    finally:
+        await standby.execute("SELECT pg_wal_replay_resume()")
+        await standby.close()
+
+
 async def test_a_read_from_the_primary_says_it_is_not_behind(client: TestClient) -> None:
     resp = await client.get(VIEW, headers=auth())
     assert resp.status == 404
