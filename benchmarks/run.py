@@ -25,10 +25,12 @@ from typing import Any
 import aiohttp
 import asyncpg
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from benchmarks.ceilings import apply_ceiling, merge_ceiling
-from benchmarks.servers import fresh_servers
+from benchmarks.servers import cluster_of, commandstats, fresh_servers, peak_memory_mb
 from buffer.merge_buffer import MergeBuffer
+from devstack.cluster import LocalCluster
 from devstack.servers import PostgresServer, RedisServer, free_port
 
 KEY = "bench-secret"
@@ -176,24 +178,21 @@ def top_frames(path: Path, n: int = 12) -> dict[str, Any]:
     return {"samples": total, "self_pct": pct(self_t), "inclusive_pct": pct(incl)}
 
 
-async def redis_commandstats(client: Redis) -> dict[str, tuple[int, int]]:
-    """calls and microseconds per command since the server started."""
-    stats = await client.info("commandstats")
-    return {k.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
-            for k, v in stats.items()}
-
-
 class WaymarkProcesses:
     """``waymark serve`` (``ingest`` processes sharing a port) and ``workers`` worker processes
-    against ``redis`` and ``pg``; worker ``i`` serves /metrics on ``metrics_base + i``."""
+    against ``redis`` and ``pg``; worker ``i`` serves /metrics on ``metrics_base + i``. With
+    ``cluster`` the buffer is on it and ``redis`` holds the job queue."""
 
     def __init__(self, redis: RedisServer, pg: PostgresServer, workers: int, ingest: int,
-                 *, start_workers: bool = True) -> None:
+                 *, start_workers: bool = True, cluster: LocalCluster | None = None) -> None:
         port, self.metrics_base = free_port(), free_port()
-        self.env = env = dict(os.environ, REDIS_URL=redis.url, DATABASE_URL=pg.url,
+        queue = {"WAYMARK_QUEUE_REDIS_URL": redis.url} if cluster else {}
+        self.env = env = dict(os.environ, **queue, REDIS_URL=cluster.url if cluster else redis.url,
+                              DATABASE_URL=pg.url,
                    WAYMARK_HTTP_PORT=str(port), WAYMARK_API_KEYS=f"bench:{KEY}:ingest+read+admin",
                    WAYMARK_LOG_LEVEL="warning", WAYMARK_WORKER_METRICS_PORT=str(self.metrics_base),
-                   WAYMARK_HIGH_WATER_KEYS=str(10_000_000), WAYMARK_HTTP_PROCESSES=str(ingest))
+                   WAYMARK_HIGH_WATER_KEYS=str(10_000_000), WAYMARK_HTTP_PROCESSES=str(ingest),
+                   WAYMARK_METRICS_LISTEN="api")  # scraped on the API port, as before
         self.serves = [subprocess.Popen([sys.executable, "-m", "waymark", "serve"], env=env)
                        for _ in range(ingest)]
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -216,27 +215,30 @@ class WaymarkProcesses:
             p.wait(30)
 
 
-async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
-                      args: argparse.Namespace) -> dict[str, Any]:
-    stack = WaymarkProcesses(redis, pg, args.workers, args.ingest, start_workers=not args.phased)
+async def waymark_e2e(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace,
+                      cluster: LocalCluster | None = None) -> dict[str, Any]:
+    stack = WaymarkProcesses(redis, pg, args.workers, args.ingest, start_workers=not args.phased,
+                             cluster=cluster)
     serves, url, metrics_base = stack.serves, stack.url, stack.metrics_base
+    nodes = cluster.nodes if cluster else [redis]
 
     def groups() -> dict[str, list[int]]:
         return {"serve": [p.pid for p in serves], "workers": [w.pid for w in stack.workers],
-                **server_pids(redis, pg)}
+                **server_pids(redis, pg), "redis": [n.pid for n in nodes if n.pid]}
     try:
         await wait_http(url)
         before = {k: sum(cpu_s(p) for p in v) for k, v in groups().items()}
         procs = {k: v for k, v in groups().items() if k in ("serve", "workers")}
-        redis_client = Redis.from_url(redis.url)
-        stats_before = await redis_commandstats(redis_client)
+        redis_client: Redis | RedisCluster = (
+            RedisCluster.from_url(cluster.url) if cluster else Redis.from_url(redis.url))
+        stats_before = await commandstats(nodes)
         spies = (start_profilers(procs, args.warmup + args.seconds, args.profile)
                  if args.profile else [])
         t0 = time.monotonic()
         load, load_cpu = await asyncio.to_thread(run_load, url, args)
         for spy in spies:
             spy.wait(60)
-        stats_after = await redis_commandstats(redis_client)
+        stats_after = await commandstats(nodes)
         buffer = MergeBuffer(redis_client, shards=16, merge_window_ms=2000, dedup_window_s=3600,
                              lease_s=30)
         drain_t0 = time.monotonic()
@@ -257,7 +259,6 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
                     for line in (await r.text()).splitlines():
                         if line.startswith("waymark_flush_batch_keys_sum"):
                             keys_applied += float(line.rsplit(" ", 1)[1])
-        info = await redis_client.info("memory")
         await redis_client.aclose()
         total_accepted = load["accepted_total"]  # warm-up included, as the rows are
         redis_time = {
@@ -283,9 +284,11 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer,
             "event_lag": await scrape_lag([metrics_base + i for i in range(args.workers)]),
             "peak_rss_mb": {"serve": [memory_mb(p.pid) for p in serves],
                             "workers": [memory_mb(w.pid) for w in stack.workers]},
-            "redis_used_memory_peak_mb": round(int(info["used_memory_peak"]) / 2**20, 1),
+            "redis_used_memory_peak_mb": await peak_memory_mb(nodes),
             "cpu_s": {k: round(after[k] - before[k], 1) for k in after} | {
                 "load": round(load_cpu, 1)},
+            "cpu_us_per_event": {k: round((after[k] - before[k]) * 1e6 / max(1, total_accepted),
+                                          1) for k in after},
             "redis_commands": redis_time,
         } | ({"profile": profile} if profile else {})
     finally:
@@ -334,8 +337,10 @@ def table(r: dict[str, Any]) -> str:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with fresh_servers("waymark-run-") as (redis, pg):
         result: dict[str, Any] = {"workload": args.workload, "workers": args.workers,
-                                  "ingest_processes": args.ingest}
-        result["waymark"] = await waymark_e2e(redis, pg, args)
+                                  "ingest_processes": args.ingest,
+                                  "redis_masters": args.redis_masters}
+        with cluster_of(args.redis_masters) as cluster:
+            result["waymark"] = await waymark_e2e(redis, pg, args, cluster)
         if args.only_waymark:
             return result
         result["merge_ceiling"] = await merge_ceiling(redis.url, args.workload, args.seconds)
@@ -361,6 +366,8 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--ingest", type=int, default=1, help="HTTP server processes (SO_REUSEPORT)")
+    ap.add_argument("--redis-masters", type=int, default=1,
+                    help="more than 1: the buffer on a Redis Cluster of that many masters")
     ap.add_argument("--only-waymark", action="store_true",
                     help="skip the ceilings and the naive baseline (scaling runs)")
     ap.add_argument("--clients", type=int, default=8)
