@@ -3,11 +3,12 @@
 Order inside the transaction (also the lock order, keys sorted, so concurrent batches never
 deadlock): ledger row for the batch id (a re-delivered batch stops here), the shared erasure
 lock of each learner and their tombstones (``aggregator.tombstones``), course rows (created
-if missing, locked, course-level state merged), quiz attempts (by ``(user_id, attempt_id)``)
-and their reassessment per (user, course, quiz) — statuses, grading, summary and the quiz's
-derived completing fact, ``aggregator.quizzes`` — then chapter rows
-(created if missing, locked, merged in Python with ``buffer.fold``, trimmed by the course's
-reset, recomputed when their quiz facts moved), then the aggregates of the affected rows only:
+if missing, locked, course-level state merged), every enrollment event into its history
+(``aggregator.enrollments``), quiz attempts (by ``(user_id, attempt_id)``) and their
+reassessment per (user, course, quiz) — statuses, grading, summary and the quiz's derived
+completing fact, ``aggregator.quizzes`` — then chapter rows (created if missing, locked,
+merged in Python with ``buffer.fold``, trimmed by the course's reset, recomputed when their
+quiz facts moved), then the aggregates of the affected rows only:
 course rollups per (user, course), daily activity per (user, day), user summaries per user;
 last, the domain events of every change into the outbox — all in the same transaction.
 """
@@ -20,9 +21,10 @@ from typing import Any
 
 import msgspec
 
-from aggregator import ledger, quizzes, sessions, summary, tombstones
+from aggregator import enrollments, ledger, quizzes, sessions, summary, tombstones
 from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
+from aggregator.enrollments import EnrollmentRow
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 from aggregator.session_rules import DEFAULT_GAP_MS
@@ -52,6 +54,7 @@ class DecodedBatch:
     chapters: dict[ChapterKey, ChapterState] = field(default_factory=dict)
     courses: dict[Pair, CourseState] = field(default_factory=dict)
     quizzes: list[tuple[str, str, str, QuizRecord]] = field(default_factory=list)
+    enrollments: list[EnrollmentRow] = field(default_factory=list)
 
     @property
     def pairs(self) -> set[Pair]:
@@ -71,6 +74,7 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
             out.courses[(user_id, course_id)] = entry.state
             for event_id, blob in entry.attempts:
                 out.quizzes.append((event_id, user_id, course_id, decode_quiz(blob)))
+            out.enrollments += [(user_id, course_id, *e) for e in entry.enrollments]
         if accepted_ms is not None:
             out.accepted_ms.append(accepted_ms)
     return out
@@ -122,6 +126,7 @@ async def apply_batch(
         pairs = sorted(data.pairs)
         events: list[DomainEvent] = []
         resets = await _apply_courses(conn, pairs, data.courses, events)
+        await enrollments.store(conn, data.enrollments)
         keys = await quizzes.store_attempts(conn, data.quizzes)
         keys |= await quizzes.quizzes_of(conn, [p for p, (_, moved) in resets.items() if moved])
         quiz_resets = await quizzes.reset_times(conn, {k[:2] for k in keys} - set(resets))

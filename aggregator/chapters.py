@@ -13,6 +13,9 @@ A quiz's chapter also holds the quiz's one derived completing fact (its earliest
 attempt, kept in ``quiz_summary`` by ``aggregator.quizzes``), which is not in the log: every
 recompute adds the chapter's current facts to its logged events, and a chapter whose facts moved
 (``refacted``) is recomputed — or, without a complete log, merged with its new facts.
+
+``has_fact`` records, for good, that the chapter got an event other than an uncomplete (the
+visibility rule of ``aggregator.enrollment_rules``; a new row starts without one).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import msgspec
 
 from aggregator import event_log
 from aggregator.db import Conn
+from aggregator.enrollment_rules import chapter_has_fact
 from aggregator.events import DomainEvent
 from buffer.fold import (
     COMPLETING,
@@ -44,20 +48,22 @@ Pair = tuple[str, str]
 ChapterKey = tuple[str, str, str]
 
 _INSERT_CHAPTERS = """
-INSERT INTO chapter_progress (user_id, course_id, chapter_id, log_complete)
-SELECT u, c, ch, true FROM unnest($1::text[], $2::text[], $3::text[]) AS k(u, c, ch)
+INSERT INTO chapter_progress (user_id, course_id, chapter_id, log_complete, has_fact)
+SELECT u, c, ch, true, false FROM unnest($1::text[], $2::text[], $3::text[]) AS k(u, c, ch)
 ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING
 """
 _LOCK_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
            AS k(user_id, course_id, chapter_id))
-SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
+       cp.has_fact
 FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
 ORDER BY 1, 2, 3 FOR UPDATE OF cp
 """
 _LOCK_RESET_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
-SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete
+SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
+       cp.has_fact
 FROM chapter_progress cp JOIN k USING (user_id, course_id)
 ORDER BY 1, 2, 3 FOR UPDATE OF cp
 """
@@ -65,12 +71,12 @@ _UPDATE_CHAPTERS = """
 UPDATE chapter_progress t SET progress = u.progress, completed = u.completed,
     completed_at = u.completed_at, position_s = u.position_s, time_spent_ms = u.time_ms,
     first_activity_at = u.first_at, last_activity_at = u.last_at, state = u.state,
-    log_complete = u.log_complete, updated_at = now()
+    log_complete = u.log_complete, has_fact = u.has_fact, updated_at = now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::timestamptz[],
             $7::float8[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::bytea[],
-            $12::bool[])
+            $12::bool[], $13::bool[])
      AS u(user_id, course_id, chapter_id, progress, completed, completed_at, position_s,
-          time_ms, first_at, last_at, state, log_complete)
+          time_ms, first_at, last_at, state, log_complete, has_fact)
 WHERE t.user_id = u.user_id AND t.course_id = u.course_id AND t.chapter_id = u.chapter_id
 """
 
@@ -94,12 +100,13 @@ def ms_to_dt(ms: int | None) -> datetime | None:
 class _Row:
     """A locked chapter row as stored."""
 
-    __slots__ = ("completed", "log_complete", "state")
+    __slots__ = ("completed", "has_fact", "log_complete", "state")
 
     def __init__(self, r: Any) -> None:
         self.state = ChapterState() if r["state"] is None else _decode_state(r["state"])
         self.completed: bool = r["completed"]
         self.log_complete: bool = r["log_complete"]
+        self.has_fact: bool = r["has_fact"]
 
 
 async def apply_chapters(
@@ -151,15 +158,18 @@ async def apply_chapters(
     out = []
     for key in sorted(merged):
         state = merged[key]
+        new = incoming.get(key)
+        has_fact = (rows[key].has_fact or bool(facts.get(key))
+                    or (new is not None and chapter_has_fact(new)))
         s = summarize_chapter(state)
         if s.completed != rows[key].completed:
             events.append(_chapter_event(key, s))
         out.append((
             *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
-            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state), complete[key],
+            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state), complete[key], has_fact,
         ))
     if out:
-        await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in out] for i in range(12)])
+        await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in out] for i in range(13)])
 
 
 async def _facts(conn: Conn, keys: list[ChapterKey]) -> dict[ChapterKey, list[TailEvent]]:

@@ -48,7 +48,7 @@ CROSS JOIN LATERAL (
                        WHERE c.course_id = $1 AND c.chapter_id = p.chapter_id)
      ORDER BY p.chapter_id)
 ) x
-WHERE cp.course_id = $1
+WHERE cp.course_id = $1 AND cp.visible
 ORDER BY cp.user_id
 """
 _FORMULA = ("=", "+", "-", "@")
@@ -88,7 +88,8 @@ async def has_course(conn: Conn, course_id: str) -> bool:
     """A catalog or at least one learner: what the export needs to answer 200."""
     return bool(await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM courses WHERE course_id = $1)"
-        " OR EXISTS (SELECT 1 FROM course_progress WHERE course_id = $1)", course_id,
+        " OR EXISTS (SELECT 1 FROM course_progress WHERE course_id = $1 AND visible)",
+        course_id,
     ))
 
 

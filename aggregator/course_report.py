@@ -18,6 +18,7 @@ from itertools import pairwise
 import msgspec
 
 from aggregator.db import Conn
+from aggregator.enrollment_rules import active_sql
 from aggregator.queries import CourseStats, course_stats
 
 HEATMAP_DAYS = 26 * 7
@@ -68,15 +69,14 @@ class CourseReport(msgspec.Struct, kw_only=True):
 
 _RISK = """
 SELECT count(*) FILTER (WHERE status <> 'completed'
-                          AND enrollment_status IS DISTINCT FROM 'dropped'
                           AND (last_accessed_at IS NULL OR last_accessed_at < $2)) AS at_risk,
        percentile_cont(0.5) WITHIN GROUP (
            ORDER BY extract(epoch FROM completed_at - started_at) / 86400)
            FILTER (WHERE completed_at IS NOT NULL AND started_at IS NOT NULL) AS median_days,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY time_spent_ms)
            FILTER (WHERE completed_at IS NOT NULL) AS median_time_ms
-FROM course_progress WHERE course_id = $1
-"""
+FROM course_progress WHERE course_id = $1 AND {active}
+""".replace("{active}", active_sql())
 _QUIZZES = """
 SELECT quiz_id, learners, passed_learners AS passed FROM quiz_learner_stats
 WHERE course_id = $1 AND learners > 0 ORDER BY quiz_id

@@ -139,7 +139,7 @@ async def history(
     conn: Conn, user_id: str, course_id: str, start: date, end: date
 ) -> HistoryView | None:
     if not await conn.fetchval(
-        "SELECT true FROM course_progress WHERE user_id = $1 AND course_id = $2",
+        "SELECT visible FROM course_progress WHERE user_id = $1 AND course_id = $2",
         user_id, course_id,
     ):
         return None
@@ -198,10 +198,11 @@ async def forecast(
     conn: Conn, user_id: str, course_id: str, as_of: datetime, at_risk_days: int
 ) -> ForecastView | None:
     cp = await conn.fetchrow(
-        "SELECT percent_complete, status, completed_at, last_accessed_at FROM course_progress"
+        "SELECT percent_complete, status, completed_at, last_accessed_at, visible"
+        " FROM course_progress"
         " WHERE user_id = $1 AND course_id = $2", user_id, course_id,
     )
-    if cp is None:
+    if cp is None or not cp["visible"]:
         return None
     _, total, done = await _required(conn, user_id, course_id)
     last = await conn.fetchval(

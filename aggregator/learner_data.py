@@ -157,6 +157,11 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         _delete("course_activity_days"),
     ),
     LearnerTable(
+        "enrollment_history", "enrollments",
+        _rows_of("enrollment_history", "course_id, ts, event_id"), _document,
+        _delete("enrollment_history"),
+    ),
+    LearnerTable(
         "erased_users", "",
         note="the tombstone of an erased learner (user_id, erased_at): kept for good",
     ),

@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from aggregator.db import Conn
+from aggregator.enrollment_rules import active_sql, dropped_sql
 from aggregator.read import rollup_fields
 from waymark_client.wire import Id
 
@@ -113,6 +114,9 @@ class ChapterStats(msgspec.Struct, kw_only=True):
 
 
 class CourseStats(msgspec.Struct, kw_only=True):
+    """Every figure is over the course's active learners (not dropped); ``dropped`` counts the
+    others."""
+
     course_id: str
     catalog_version: int | None
     learners: int
@@ -121,6 +125,8 @@ class CourseStats(msgspec.Struct, kw_only=True):
     completion_rate: float
     avg_progress: float
     chapters: list[ChapterStats]
+    dropped: int = 0
+    """Learners whose latest enrollment status is ``dropped``: left out of every other figure."""
 
 
 _LIST = """
@@ -128,7 +134,8 @@ SELECT course_id, percent_complete, status, completed_chapters, total_chapters,
     avg_progress, time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at,
     enrollment_status, last_viewed_chapter
 FROM course_progress
-WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
+WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND visible
+  AND ($7 OR enrollment_status IS DISTINCT FROM 'dropped')
   AND ($3::timestamptz IS NULL
        OR coalesce(last_accessed_at, $5) < $3
        OR (coalesce(last_accessed_at, $5) = $3 AND course_id > $4))
@@ -138,7 +145,7 @@ _BATCH_GET = """
 SELECT course_id, percent_complete, status, completed_chapters, total_chapters,
     avg_progress, time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at,
     enrollment_status, last_viewed_chapter
-FROM course_progress WHERE user_id = $1 AND course_id = ANY($2::text[])
+FROM course_progress WHERE user_id = $1 AND course_id = ANY($2::text[]) AND visible
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -163,15 +170,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def list_courses(
-    conn: Conn, user_id: str, *, status: str | None, limit: int, cursor: str | None
+    conn: Conn, user_id: str, *, status: str | None, limit: int, cursor: str | None,
+    include_dropped: bool = False,
 ) -> CoursePage:
+    """Visible course records, dropped ones only with ``include_dropped``."""
     if status is not None and status not in STATUSES:
         raise QueryError(f"status must be one of {sorted(STATUSES)}")
     after = decode_cursor(cursor) if cursor else None
     rows = await conn.fetch(
         _LIST,
         user_id, status, after[0] if after else None, after[1] if after else None,
-        _EPOCH, limit + 1,
+        _EPOCH, limit + 1, include_dropped,
     )
     items = [_item(r) for r in rows[:limit]]
     more = len(rows) > limit
@@ -196,7 +205,10 @@ async def batch_get(conn: Conn, user_id: str, course_ids: list[str]) -> BatchGet
 
 
 async def user_summary(conn: Conn, user_id: str, today: date) -> UserSummaryView | None:
-    r = await conn.fetchrow("SELECT * FROM user_summary WHERE user_id = $1", user_id)
+    r = await conn.fetchrow(
+        "SELECT * FROM user_summary WHERE user_id = $1 AND EXISTS"
+        " (SELECT 1 FROM course_progress WHERE user_id = $1 AND visible)", user_id,
+    )
     return None if r is None else summary_view(r, today)
 
 
@@ -226,25 +238,26 @@ async def activity(conn: Conn, user_id: str, start: date, end: date) -> Activity
 
 
 _STATS = """
-SELECT count(*) AS learners,
-       count(*) FILTER (WHERE status = 'completed') AS completed,
-       count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
-       coalesce(avg(percent_complete), 0)::float8 AS avg_progress
+SELECT count(*) FILTER (WHERE {active}) AS learners,
+       count(*) FILTER (WHERE {active} AND status = 'completed') AS completed,
+       count(*) FILTER (WHERE {active} AND status = 'in_progress') AS in_progress,
+       coalesce(avg(percent_complete) FILTER (WHERE {active}), 0)::float8 AS avg_progress,
+       count(*) FILTER (WHERE {dropped}) AS dropped
 FROM course_progress WHERE course_id = $1
-"""
+""".replace("{active}", active_sql()).replace("{dropped}", dropped_sql())
 _CHAPTER_STATS = """
 WITH per AS (  -- through the course's learners: the course's rows only, by primary key
     SELECT cp.chapter_id, count(*) FILTER (WHERE cp.first_activity_at IS NOT NULL) AS reached,
            count(*) FILTER (WHERE cp.completed) AS completed
     FROM course_progress l
     JOIN chapter_progress cp ON cp.user_id = l.user_id AND cp.course_id = l.course_id
-    WHERE l.course_id = $1 GROUP BY cp.chapter_id
+    WHERE l.course_id = $1 AND {active} GROUP BY cp.chapter_id
 )
 SELECT cc.chapter_id, cc.module_id, cc.required, coalesce(per.reached, 0) AS reached,
        coalesce(per.completed, 0) AS completed
 FROM course_chapters cc LEFT JOIN per USING (chapter_id)
 WHERE cc.course_id = $1 ORDER BY cc.position
-"""
+""".replace("{active}", active_sql("l."))
 
 
 def _rate(n: int, of: int) -> float:
@@ -255,7 +268,7 @@ async def course_stats(conn: Conn, course_id: str) -> CourseStats | None:
     version = await conn.fetchval("SELECT version FROM courses WHERE course_id = $1", course_id)
     s = await conn.fetchrow(_STATS, course_id)
     assert s is not None
-    if version is None and s["learners"] == 0:
+    if version is None and s["learners"] == 0 and s["dropped"] == 0:
         return None
     n = s["learners"]
     chapters = [
@@ -267,5 +280,5 @@ async def course_stats(conn: Conn, course_id: str) -> CourseStats | None:
     return CourseStats(
         course_id=course_id, catalog_version=version, learners=n, completed=s["completed"],
         in_progress=s["in_progress"], completion_rate=_rate(s["completed"], n),
-        avg_progress=round(s["avg_progress"], 2), chapters=chapters,
+        avg_progress=round(s["avg_progress"], 2), chapters=chapters, dropped=s["dropped"],
     )

@@ -121,7 +121,7 @@ async def course_progress(
     course = await conn.fetchrow(
         "SELECT * FROM course_progress WHERE user_id = $1 AND course_id = $2", user_id, course_id
     )
-    if course is None:
+    if course is None or not course["visible"]:
         return None
     rows = await conn.fetch(
         "SELECT * FROM chapter_progress WHERE user_id = $1 AND course_id = $2"

@@ -4,8 +4,10 @@ Course percent = 100 * Σ weight of completed required chapters / Σ weight of r
 (2 decimals, NULL while the course has no catalog); avg_progress is the mean chapter progress over
 catalog chapters (0 for unseen); time and activity cover every chapter, in the catalog or not.
 Course-level merge state (reset, enrollment, views) is written by the batch apply and only read
-here. The statement returns the rows whose percent or status moved, with their previous values,
-so the caller can write ``course.progressed`` / ``course.completed`` in the same transaction.
+here. ``visible``: the (user, course) has a course-level fact (``seen_at``: an enrollment, view,
+reset or quiz attempt) or a chapter with a fact other than an uncomplete (``has_fact``). The
+statement returns the rows whose percent or status moved, with their previous values, so the
+caller can write ``course.progressed`` / ``course.completed`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ activity AS (
     SELECT p.user_id, p.course_id,
            coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
            min(cp.first_activity_at) AS started_at,
-           max(cp.last_activity_at) AS last_activity_at
+           max(cp.last_activity_at) AS last_activity_at,
+           coalesce(bool_or(cp.has_fact), false) AS chapter_fact
     FROM pairs p
     LEFT JOIN chapter_progress cp ON cp.user_id = p.user_id AND cp.course_id = p.course_id
     GROUP BY p.user_id, p.course_id
 ),
 old AS (
-    SELECT t.user_id, t.course_id, t.percent_complete, t.status
+    SELECT t.user_id, t.course_id, t.percent_complete, t.status, t.seen_at
     FROM course_progress t JOIN pairs USING (user_id, course_id)
 ),
 rolled AS (
@@ -58,13 +61,16 @@ rolled AS (
                 WHEN k.req_weight > 0 THEN round((100 * k.done_weight / k.req_weight)::numeric, 2)
                 ELSE 0 END AS percent,
            k.completed_chapters, k.total_chapters, k.avg_progress, k.last_required_done,
-           a.time_spent_ms, a.started_at, a.last_activity_at
+           a.time_spent_ms, a.started_at, a.last_activity_at,
+           a.chapter_fact OR o.seen_at IS NOT NULL AS visible
     FROM catalog k JOIN activity a USING (user_id, course_id)
+    LEFT JOIN old o USING (user_id, course_id)
 ),
 up AS (
 INSERT INTO course_progress AS t (
     user_id, course_id, percent_complete, completed_chapters, total_chapters, avg_progress,
-    time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at, status, updated_at
+    time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at, status, visible,
+    updated_at
 )
 SELECT r.user_id, r.course_id, r.percent, r.completed_chapters, r.total_chapters,
        round(r.avg_progress::numeric, 2)::float8, r.time_spent_ms, r.started_at,
@@ -73,7 +79,7 @@ SELECT r.user_id, r.course_id, r.percent, r.completed_chapters, r.total_chapters
        CASE WHEN r.percent = 100 THEN 'completed'
             WHEN r.started_at IS NOT NULL THEN 'in_progress'
             ELSE 'not_started' END,
-       now()
+       r.visible, now()
 FROM rolled r
 ORDER BY r.user_id, r.course_id
 ON CONFLICT (user_id, course_id) DO UPDATE SET
@@ -87,6 +93,7 @@ ON CONFLICT (user_id, course_id) DO UPDATE SET
     last_accessed_at = greatest(excluded.last_activity_at, t.seen_at),
     completed_at = excluded.completed_at,
     status = excluded.status,
+    visible = excluded.visible,
     updated_at = now()
 RETURNING t.user_id, t.course_id, t.percent_complete, t.status, t.completed_at,
           t.completed_chapters, t.total_chapters, t.last_activity_at

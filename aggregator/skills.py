@@ -31,15 +31,16 @@ class SkillsView(msgspec.Struct, kw_only=True):
 
 _COURSES = """
 SELECT c.course_id, c.doc::text AS doc FROM course_progress cp JOIN courses c USING (course_id)
-WHERE cp.user_id = $1 AND cp.enrollment_status IS DISTINCT FROM 'dropped'
+WHERE cp.user_id = $1 AND cp.visible AND cp.enrollment_status IS DISTINCT FROM 'dropped'
 """
 _decode_catalog = msgspec.json.Decoder(CourseCatalog).decode
 
 
 async def skills(conn: Conn, user_id: str) -> SkillsView | None:
     """None when the learner has no course record at all."""
-    if not await conn.fetchval("SELECT true FROM course_progress WHERE user_id = $1 LIMIT 1",
-                               user_id):
+    if not await conn.fetchval(
+        "SELECT true FROM course_progress WHERE user_id = $1 AND visible LIMIT 1", user_id
+    ):
         return None
     catalogs = {r["course_id"]: _decode_catalog(r["doc"])
                 for r in await conn.fetch(_COURSES, user_id)}

@@ -6,7 +6,8 @@ those rows, with one set-based statement; keys are sorted so concurrent batches 
 order. Daily activity is counted from what a buffer entry knows: every event still in a chapter
 state's tail counts on its own day; a base (events already folded in the merge buffer when more
 than ``TAIL_LIMIT`` arrived within one merge window) counts as one event with all its time, on the
-day of its latest event.
+day of its latest event. A user's course counts and average progress leave out dropped and
+invisible course records (``aggregator.enrollment_rules``); chapters, time and streaks keep them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 
 from aggregator.db import Conn
+from aggregator.enrollment_rules import active_sql
 from buffer.fold import ChapterState
 
 Day = tuple[str, date]
@@ -28,12 +30,12 @@ ON CONFLICT (user_id, day) DO UPDATE SET
 
 _USER_SUMMARY = """
 WITH u AS (SELECT DISTINCT user_id FROM unnest($1::text[]) AS u(user_id)),
-c AS (
-    SELECT u.user_id, count(cp.course_id) AS total,
-           count(*) FILTER (WHERE cp.status = 'completed') AS completed,
-           count(*) FILTER (WHERE cp.status = 'in_progress') AS in_progress,
+c AS (  -- course counts and avg_progress over active records; time and activity over all
+    SELECT u.user_id, count(cp.course_id) FILTER (WHERE {active}) AS total,
+           count(*) FILTER (WHERE {active} AND cp.status = 'completed') AS completed,
+           count(*) FILTER (WHERE {active} AND cp.status = 'in_progress') AS in_progress,
            coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
-           coalesce(avg(cp.percent_complete), 0)::float8 AS avg_progress,
+           coalesce(avg(cp.percent_complete) FILTER (WHERE {active}), 0)::float8 AS avg_progress,
            max(greatest(cp.last_activity_at, cp.last_accessed_at)) AS last_activity_at
     FROM u LEFT JOIN course_progress cp USING (user_id)
     GROUP BY u.user_id
@@ -71,7 +73,7 @@ ON CONFLICT (user_id) DO UPDATE SET
     avg_progress = excluded.avg_progress, longest_streak_days = excluded.longest_streak_days,
     streak_days = excluded.streak_days, streak_end = excluded.streak_end,
     last_activity_at = excluded.last_activity_at, updated_at = now()
-"""
+""".replace("{active}", active_sql("cp."))
 
 
 def utc_day(ms: int) -> date:

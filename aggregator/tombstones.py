@@ -85,9 +85,10 @@ def _course(raw: bytes, erased_ms: int) -> bytes | None:
         return None
     state = trim_course(entry.state, erased_ms)
     attempts = [(i, blob) for i, blob in entry.attempts if decode_quiz(blob).ts > erased_ms]
+    enrollments = [e for e in entry.enrollments if e[1] > erased_ms]
     if state.seen_ts == NONE_TS and not attempts:
         return None
-    return _encode(CourseEntry(state, attempts, entry.accepted_ms))
+    return _encode(CourseEntry(state, attempts, entry.accepted_ms, enrollments))
 
 
 def drop_erased(

@@ -108,12 +108,15 @@ class QuizRecord(msgspec.Struct, array_like=True):
 
 
 class CourseEntry(msgspec.Struct, array_like=True):
-    """A course's entry: merged course state and the quiz attempts seen since the last drain."""
+    """A course's entry: merged course state and the quiz attempts and enrollment events seen
+    since the last drain (the state keeps only the latest enrollment; its history needs all)."""
 
     state: CourseState
     attempts: list[tuple[str, str]]
     """(event id, :class:`QuizRecord` as JSON)."""
     accepted_ms: int | None = None
+    enrollments: list[tuple[str, int, str]] = msgspec.field(default_factory=list)
+    """(event id, ts, status) of every enrollment event, in arrival order."""
 
 
 encode_request = msgspec.msgpack.Encoder().encode

@@ -37,6 +37,7 @@ _QUERY: dict[str, dict[str, Any]] = {
     "month": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$", "example": "2026-11"},
     "as_of": {"type": "string", "format": "date-time"},
     "format": {"enum": ["json", "ndjson"]},
+    "include": {"enum": ["dropped"], "description": "also list courses the learner dropped"},
 }
 
 # Events are decoded one by one: a bad event is reported by index in the 202 answer while the

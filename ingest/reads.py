@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 from aiohttp import web
 
-from aggregator import queries
+from aggregator import enrollments, queries
 from ingest.body import decode_as, read_body
 from ingest.context import SERVICE, SETTINGS
 from ingest.errors import BadRequest, NotFound
@@ -77,15 +77,27 @@ def parse_date(request: web.Request, name: str, default: date) -> date:
 async def list_courses(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
     limit = _int(request, "limit", 20, 1, queries.MAX_LIMIT)
+    include = request.query.get("include")
+    if include not in (None, "dropped"):
+        raise BadRequest("include must be 'dropped'", code="invalid_query")
     try:
         async with reading(request) as conn:
             page = await queries.list_courses(
                 conn, user_id, status=request.query.get("status"), limit=limit,
-                cursor=request.query.get("cursor"),
+                cursor=request.query.get("cursor"), include_dropped=include == "dropped",
             )
     except queries.QueryError as e:
         raise BadRequest(str(e), code=e.code) from None
     return json_response(page)
+
+
+async def enrollment(request: web.Request) -> web.Response:
+    user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
+    async with reading(request) as conn:
+        view = await enrollments.read(conn, user_id, course_id)
+    if view is None:
+        raise NotFound(f"no progress for user {user_id!r} in course {course_id!r}")
+    return json_response(view)
 
 
 async def batch_get(request: web.Request) -> web.Response:

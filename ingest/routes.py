@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aggregator import catalog, course_report, learner_export, queries, quiz_reads, read, skills
+from aggregator import (
+    catalog,
+    course_report,
+    enrollments,
+    learner_export,
+    queries,
+    quiz_reads,
+    read,
+    skills,
+)
 from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
@@ -55,12 +64,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{USER}/courses/{{course_id}}", handlers.get_course_progress, "read",
           "Course progress with modules, chapters and quizzes",
           response=read.CourseProgressView),
+    Route("GET", f"{USER}/courses/{{course_id}}/enrollment", reads.enrollment, "read",
+          "The enrollment status and every enrollment change, oldest first",
+          response=enrollments.EnrollmentView),
     Route("DELETE", f"{USER}/courses/{{course_id}}/progress", reads.reset_progress, "admin",
           "Reset a course (a course_reset at server time)", response=queries.ResetAccepted,
           status=202, self_service=True),
     Route("GET", f"{USER}/courses", reads.list_courses, "read",
           "Courses, most recently accessed first", response=queries.CoursePage,
-          query=("status", "limit", "cursor")),
+          query=("status", "limit", "cursor", "include")),
     Route("POST", f"{USER}/courses:batchGet", reads.batch_get, "read",
           "Several courses in one query", queries.BatchGetRequest, queries.BatchGetResult),
     Route("GET", f"{USER}/summary", reads.user_summary, "read",
