@@ -14,6 +14,8 @@ from typing import Annotated
 
 import msgspec
 
+from aggregator import catalog_rules as rules
+from aggregator.catalog_rules import Prerequisites, Requirement
 from aggregator.db import Conn
 from aggregator.quiz_catalog import CatalogQuiz, QuizDefinitionError, as_rows, validate_quizzes
 from waymark_client.wire import Id
@@ -33,12 +35,18 @@ class CatalogChapter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kind: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)] | None = None
     skills: Annotated[list[Id], msgspec.Meta(max_length=64)] = []
     """Skill ids this chapter trains (``GET /v1/users/{u}/skills``)."""
+    requirement: Requirement | None = None
+    """How the chapter is completed (``aggregator.catalog_rules``); None: ``"complete"``."""
 
 
 class CatalogModule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     module_id: Id
     title: Title = ""
     chapters: Annotated[list[CatalogChapter], msgspec.Meta(max_length=5000)]
+    prerequisites: Prerequisites = []
+    sequential: bool = False
+    unlock_at: str | None = None
+    """RFC 3339; the module is locked (reason ``date``) before it."""
 
 
 class CourseCatalog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -47,6 +55,8 @@ class CourseCatalog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     passing_score: Pct = 70.0
     modules: Annotated[list[CatalogModule], msgspec.Meta(max_length=1000)] = []
     quizzes: Annotated[list[CatalogQuiz], msgspec.Meta(max_length=1000)] = []
+    prerequisites: Prerequisites = []
+    """Course ids that must be completed before any module of this course is available."""
 
 
 class RecomputeView(msgspec.Struct, kw_only=True):
@@ -72,6 +82,7 @@ class CatalogView(msgspec.Struct, kw_only=True):
     passing_score: float
     modules: list[CatalogModule]
     quizzes: list[CatalogQuiz] = []
+    prerequisites: list[str] = []
     recompute: RecomputeView | None = None
 
 
@@ -92,8 +103,19 @@ def validate(catalog: CourseCatalog) -> None:
             seen.add(ch.chapter_id)
     try:
         validate_quizzes(catalog.quizzes, seen)
-    except QuizDefinitionError as e:
+        _validate_rules(catalog)
+    except (QuizDefinitionError, rules.RulesError) as e:
         raise CatalogError(str(e)) from None
+
+
+def _validate_rules(catalog: CourseCatalog) -> None:
+    quizzes = [q.quiz_id for q in catalog.quizzes]
+    for m in catalog.modules:
+        rules.parse_unlock_at(f"modules[{m.module_id!r}]", m.unlock_at)
+        for ch in m.chapters:
+            rules.check_requirement(f"chapters[{ch.chapter_id!r}]", ch.requirement, quizzes)
+    graph = {m.module_id: m.prerequisites for m in catalog.modules}
+    rules.check_prerequisites("modules", graph, graph)
 
 
 def structure_hash(catalog: CourseCatalog) -> str:
@@ -108,6 +130,10 @@ def structure_hash(catalog: CourseCatalog) -> str:
     ]
     if catalog.quizzes:  # a catalog without quizzes keeps the hash it had before they existed
         shape.append(as_rows(catalog.quizzes))
+    requirements = [[c.chapter_id, msgspec.to_builtins(c.requirement)]
+                    for m in catalog.modules for c in m.chapters if c.requirement is not None]
+    if requirements:  # likewise for requirements
+        shape.append(["requirements", requirements])
     return hashlib.sha256(msgspec.json.encode(shape)).hexdigest()
 
 
@@ -116,6 +142,7 @@ async def store(
 ) -> tuple[int, bool]:
     """Store a catalog; return (version, whether the version moved)."""
     validate(catalog)
+    await _check_course_prerequisites(conn, course_id, catalog.prerequisites)
     digest = structure_hash(catalog)
     doc = msgspec.json.encode(catalog).decode()
     async with conn.transaction():
@@ -143,7 +170,8 @@ async def store(
         )
         if moved:
             rows = [
-                (course_id, ch.chapter_id, m.module_id, pos, ch.weight, ch.required, ch.kind)
+                (course_id, ch.chapter_id, m.module_id, pos, ch.weight, ch.required, ch.kind,
+                 None if ch.requirement is None else _json(ch.requirement))
                 for pos, (m, ch) in enumerate((m, ch) for m in catalog.modules for ch in m.chapters)
             ]
             await conn.execute(
@@ -156,7 +184,7 @@ async def store(
             await conn.execute("DELETE FROM course_chapters WHERE course_id = $1", course_id)
             await conn.executemany(
                 "INSERT INTO course_chapters (course_id, chapter_id, module_id, position, weight,"
-                " required, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                " required, kind, requirement) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
                 rows,
             )
     return version, moved
@@ -183,8 +211,37 @@ async def load(conn: Conn, course_id: str) -> CatalogView | None:
         passing_score=cat.passing_score,
         modules=cat.modules,
         quizzes=cat.quizzes,
+        prerequisites=cat.prerequisites,
         recompute=None if rc is None else RecomputeView(**dict(rc)),
     )
+
+
+async def _check_course_prerequisites(conn: Conn, course_id: str, prereqs: list[str]) -> None:
+    """Refuse a prerequisite course that is this one, has no catalog, or leads back here."""
+    graph: dict[str, list[str]] = {course_id: list(prereqs)}
+    frontier = set(prereqs) - {course_id}
+    while frontier:
+        rows = await conn.fetch(
+            "SELECT course_id, coalesce(doc->'prerequisites', '[]')::text AS p FROM courses"
+            " WHERE course_id = ANY($1::text[])", sorted(frontier),
+        )
+        found = {r["course_id"]: _ids(r["p"]) for r in rows}
+        missing = sorted(c for c in frontier if c not in found and c in prereqs)
+        if missing:
+            raise CatalogError(f"prerequisites: unknown course {missing[0]!r} (no catalog)")
+        graph.update(found)
+        frontier = {p for ps in found.values() for p in ps} - set(graph)
+    try:
+        rules.check_prerequisites("courses", graph, graph)
+    except rules.RulesError as e:
+        raise CatalogError(str(e)) from None
+
+
+_ids = msgspec.json.Decoder(list[str]).decode
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 async def learner_pairs(

@@ -90,6 +90,11 @@ async def paths_of_user(conn: Conn, user_id: str, limit: int, cursor: str) -> Pa
     return PathList(user_id=user_id, paths=views, next_cursor=ids[-1] if more else None)
 
 
+async def after_rollup(conn: Conn, rolled: Sequence[DomainEvent]) -> list[DomainEvent]:
+    """:func:`refresh` for the pairs of course rollup events (their percent or status moved)."""
+    return await refresh(conn, sorted({(e.user_id, e.course_id) for e in rolled}))
+
+
 async def refresh(conn: Conn, pairs: Sequence[tuple[str, str]]) -> list[DomainEvent]:
     """Recompute the paths of these (user, course) pairs; the events of those that moved."""
     if not pairs:

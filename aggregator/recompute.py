@@ -12,7 +12,7 @@ import asyncio
 
 import asyncpg
 
-from aggregator import quizzes, summary
+from aggregator import path_progress, quizzes, summary
 from aggregator.catalog import learner_pairs
 from aggregator.chapters import apply_chapters
 from aggregator.db import Conn
@@ -86,7 +86,8 @@ async def recompute_catalog(
             # chapter rows no concurrent batch is still changing.
             await conn.execute(_LOCK, course_id, users)
             events = await reassess_quizzes(conn, [(u, course_id) for u in users])
-            events += await recompute_courses(conn, [(u, course_id) for u in users])
+            rolled = await recompute_courses(conn, [(u, course_id) for u in users])
+            events += rolled + await path_progress.after_rollup(conn, rolled)
             await summary.refresh_users(conn, users)
             await append(conn, events)
             await conn.execute(_PROGRESS, course_id, version, len(users))

@@ -14,6 +14,8 @@ import asyncpg
 
 BOOKKEEPING_TABLES = frozenset({"applied_batches", "schema_migrations"})
 """The batch ledger (keyed by batch id) and the migration log."""
+CATALOG_TABLES = frozenset({"paths", "path_courses"})
+"""Learning path definitions: catalog data keyed by path, a reference table on a cluster."""
 
 KEYS = """
 SELECT c.relname AS table_name, i.indisprimary AS is_primary, ic.relname AS index_name,
@@ -47,7 +49,7 @@ async def schema_problems(dsn: str) -> list[str]:
     by_course = {k["table_name"] for k in keys
                  if k["is_primary"] and k["columns"][0] == "course_id"}
     for table, has_user in sorted(tables.items()):
-        if not has_user and table not in by_course | BOOKKEEPING_TABLES:
+        if not has_user and table not in by_course | BOOKKEEPING_TABLES | CATALOG_TABLES:
             problems.append(f"{table}: neither user_id nor a primary key led by course_id")
     for k in keys:
         if tables.get(k["table_name"]) and k["columns"][0] != "user_id":
