@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from aggregator import enrollments, ledger, quizzes, sessions, summary, tombstones
+from aggregator import enrollments, ledger, path_progress, quizzes, sessions, summary, tombstones
 from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.enrollments import EnrollmentRow
@@ -135,7 +135,8 @@ async def apply_batch(
         chapter_resets = {p: (ts, False) for p, ts in quiz_resets.items()} | resets
         await apply_chapters(conn, data.chapters, chapter_resets, events, refacted)
         events += quiz_events
-        events += await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
+        rolled = await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
+        events += rolled + await path_progress.after_rollup(conn, rolled)
         await summary.add_activity(conn, summary.chapter_activity(
             data.chapters, [(u, q.ts) for _, u, _, q in data.quizzes]
         ))

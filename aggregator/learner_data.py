@@ -134,6 +134,10 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         _day, _delete("daily_activity"),
     ),
     LearnerTable(
+        "path_progress", "path_progress",
+        _rows_of("path_progress", "path_id"), _document, _delete("path_progress"),
+    ),
+    LearnerTable(
         "chapter_event_log", "chapter_events",
         "SELECT course_id, chapter_id, events FROM chapter_event_log WHERE user_id = $1"
         " ORDER BY course_id, chapter_id, min_ts",

@@ -14,6 +14,9 @@ from aggregator import (
     course_report,
     enrollments,
     learner_export,
+    path_progress,
+    path_rules,
+    paths,
     queries,
     quiz_reads,
     read,
@@ -23,7 +26,7 @@ from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
 from ingest import course_report_page as report_page
-from ingest import handlers, openapi, ops, privacy, reads
+from ingest import handlers, openapi, ops, path_handlers, privacy, reads
 from ingest import quiz_handlers as quiz
 from ingest.context import SETTINGS
 from ingest.routing import Route
@@ -97,6 +100,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{USER}/reports/monthly", analytics_reads.monthly_report, "read",
           "A month's figures with the change against the month before",
           response=analytics.ReportView, query=("month",)),
+    Route("PUT", "/v1/paths/{path_id}", path_handlers.put_path, "admin",
+          "Store a learning path", paths.PathDocument, paths.PathView),
+    Route("GET", "/v1/paths/{path_id}", path_handlers.get_path, "read",
+          "A learning path", response=paths.PathView),
+    Route("GET", f"{USER}/paths/{{path_id}}", path_handlers.user_path, "read",
+          "A learner's progress along a path", response=path_rules.PathProgressView),
+    Route("GET", f"{USER}/paths", path_handlers.user_paths, "read",
+          "The paths a learner is on, by path id", response=path_progress.PathList,
+          query=("limit", "cursor")),
     Route("GET", f"{USER}/export", privacy.export_user, "admin",
           "Everything held about a learner (JSON, or NDJSON with format=ndjson)",
           response=learner_export.LearnerExport, query=("format",), self_service=True),
