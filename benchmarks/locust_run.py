@@ -102,7 +102,8 @@ def fresh_stack(workers: int, key: str, log: Path) -> Iterator[str]:
     port = free_port()
     env = dict(os.environ, WAYMARK_DATA_DIR=str(root / "data"), WAYMARK_HTTP_PORT=str(port),
                WAYMARK_WORKERS=str(workers), WAYMARK_WORKER_METRICS_PORT=str(free_port()),
-               WAYMARK_API_KEYS=f"locust:{key}:ingest+read+admin", WAYMARK_LOG_LEVEL="warning")
+               WAYMARK_API_KEYS=f"locust:{key}:ingest+read+admin", WAYMARK_LOG_LEVEL="warning",
+               WAYMARK_METRICS_LISTEN="api")  # scraped on the API port
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "waymark", "up"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)

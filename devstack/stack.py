@@ -53,7 +53,8 @@ def run_up(settings: Settings) -> int:
         try:
             for i in range(live.http_processes):
                 name = "serve" if live.http_processes == 1 else f"serve-{i}"
-                supervisor.start(name, [sys.executable, "-m", "waymark", "serve"])
+                argv = [sys.executable, "-m", "waymark", "serve", "--index", str(i)]
+                supervisor.start(name, argv)
             for i in range(live.workers):
                 argv = [sys.executable, "-m", "waymark", "worker", "--index", str(i)]
                 supervisor.start(f"worker-{i}", argv)
@@ -61,7 +62,7 @@ def run_up(settings: Settings) -> int:
             log.info(
                 "waymark_up",
                 http=base,
-                metrics=f"{base}/metrics",
+                metrics=metrics_url(live),
                 alerts=f"{base}/v1/alerts",
                 redis=mask_url(live.redis_url),
                 postgres=mask_url(live.database_url),
@@ -113,3 +114,12 @@ def _apply_migrations(dsn: str) -> None:
     from aggregator.db import migrate
 
     log.info("migrations_applied", versions=asyncio.run(migrate(dsn)))
+
+
+def metrics_url(settings: Settings) -> str:
+    """Where the (first) HTTP server's ``/metrics`` is, as ``WAYMARK_METRICS_LISTEN`` puts it."""
+    address = settings.metrics_address
+    if address is None:
+        return f"http://{settings.http_host}:{settings.http_port}/metrics"
+    host = f"[{address[0]}]" if ":" in address[0] else address[0]
+    return f"http://{host}:{address[1]}/metrics"

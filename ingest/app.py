@@ -44,7 +44,7 @@ from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
 from ingest.tokens import TokenVerifier
 from monitoring.alert_loop import MONITOR, AlertMonitor, running
-from monitoring.exposition import REGISTRY
+from monitoring.exposition import REGISTRY, metrics_listener
 from waymark.bootstrap import cert_signer, job_queue, open_backends
 from waymark.settings import Settings
 
@@ -109,7 +109,8 @@ async def ingest_metrics(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, index: int = 0) -> web.Application:
+    """The HTTP app; ``index`` (``waymark serve --index``) offsets its metrics port."""
     app = web.Application(
         # CORS first: its headers must be on every answer, errors included.
         middlewares=[cors_middleware(settings.cors_origins), request_log, ingest_metrics,
@@ -129,11 +130,14 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(stream_resources)
     app.on_response_prepare.append(send_request_id)
     app.on_response_prepare.append(send_read_lag)
-    add_routes(app, ROUTES)
+    address = settings.metrics_address
+    if address is not None:
+        app.cleanup_ctx.append(metrics_listener(address[0], address[1] + index))
+    add_routes(app, [r for r in ROUTES if address is None or r.path != "/metrics"])
     return app
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, index: int = 0) -> None:
     """Serve until SIGINT/SIGTERM."""
     try:
         import uvloop
@@ -143,7 +147,7 @@ def run(settings: Settings) -> None:
         uvloop.install()
     log.info("http_listening", url=f"http://{settings.http_host}:{settings.http_port}")
     web.run_app(
-        create_app(settings),
+        create_app(settings, index),
         host=settings.http_host,
         port=settings.http_port,
         access_log=None,

@@ -99,7 +99,7 @@ def create_monitor_app(settings: Settings) -> web.Application:
 
 def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
-    url = f"http://{settings.http_host}:{settings.monitor_port}"
+    url = f"http://{settings.metrics_host}:{settings.monitor_port}"
     log.info("monitor_listening", metrics=f"{url}/metrics", alerts=f"{url}/v1/alerts")
-    web.run_app(create_monitor_app(settings), host=settings.http_host,
+    web.run_app(create_monitor_app(settings), host=settings.metrics_host,
                 port=settings.monitor_port, access_log=None, print=None, shutdown_timeout=5.0)

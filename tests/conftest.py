@@ -23,8 +23,13 @@ API_KEYS = f"admin:{ADMIN_KEY}:ingest+read+admin,ingest:{INGEST_KEY}:ingest,read
 
 @pytest.fixture
 def settings(redis_url: str, database_url: str) -> Settings:
-    """Settings against the test servers; flushing waits for no merge window unless a test asks."""
+    """Settings against the test servers; flushing waits for no merge window unless a test asks.
+
+    ``/metrics`` is on the app's own port here (``api``), so the tests scrape it through
+    ``client``; ``tests/monitoring/test_metrics_listen.py`` checks the separate listener.
+    """
     return Settings(
+        metrics_listen="api",
         redis_url=redis_url,
         database_url=database_url,
         api_keys=parse_api_keys(API_KEYS),

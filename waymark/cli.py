@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(run=_up)
     serve = commands.add_parser("serve", help="run the ingest HTTP server")
     serve.add_argument("--dev", action="store_true", help="use the development key if none set")
+    serve.add_argument("--index", type=int, default=0,
+                       help="this server's number, from 0: its metrics port is the listen port + N")
     serve.set_defaults(run=_serve)
     worker = commands.add_parser("worker", help="run one worker process")
     worker.add_argument("--index", type=int, default=0, help="this worker's number, from 0")
@@ -90,7 +92,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     from ingest.app import run
 
-    run(settings)
+    run(settings, index=args.index)
     return 0
 
 

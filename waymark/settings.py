@@ -50,6 +50,8 @@ class Settings:
     """``waymark up`` runs this many HTTP servers on one port (SO_REUSEPORT when above 1)."""
     worker_concurrency: int = 4
     worker_metrics_port: int = 9100
+    metrics_listen: str = "127.0.0.1:9464"
+    """``host:port`` of ``waymark serve``'s own ``/metrics`` listener, or ``api`` (the API port)."""
     api_keys: tuple[ApiKey, ...] = ()
     merge_window_ms: int = 2000
     flush_batch: int = 1000
@@ -168,6 +170,8 @@ class Settings:
             values["durability"] = e["WAYMARK_DURABILITY"]
         if e.get("WAYMARK_API_KEYS"):
             values["api_keys"] = parse_api_keys(e["WAYMARK_API_KEYS"])
+        if e.get("WAYMARK_METRICS_LISTEN"):
+            values["metrics_listen"] = parse_metrics_listen(e["WAYMARK_METRICS_LISTEN"])
         values.update(_security_values(e))
         if int(str(values.get("flush_batch", d.flush_batch))) > MAX_FLUSH_BATCH:
             raise SettingsError(f"WAYMARK_FLUSH_BATCH must be at most {MAX_FLUSH_BATCH}")
@@ -182,8 +186,37 @@ class Settings:
         """Where the job queue lives: its own Redis, else the buffer's."""
         return self.queue_redis_url or self.redis_url
 
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where ``waymark serve`` listens for ``/metrics``; ``None``: on the API port."""
+        if self.metrics_listen == METRICS_ON_API:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def metrics_host(self) -> str:
+        """The address every metrics server binds (workers and monitor too)."""
+        address = self.metrics_address
+        return self.http_host if address is None else address[0]
+
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+METRICS_ON_API = "api"
+
+
+def parse_metrics_listen(value: str) -> str:
+    """``host:port`` (``[::1]:9464`` for IPv6) or ``api``; anything else is refused."""
+    value = value.strip()
+    if value == METRICS_ON_API:
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= MAX_PORT:
+        raise SettingsError(
+            f"WAYMARK_METRICS_LISTEN must be host:port (port 1-{MAX_PORT}) or api, got {value!r}")
+    return value
 
 
 def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:

@@ -188,8 +188,8 @@ def run(
     """Run one worker process until SIGINT/SIGTERM."""
     metrics = WorkerMetrics.create(name=str(index))
     port = settings.worker_metrics_port + index
-    start_http_server(port, addr=settings.http_host, registry=metrics.registry)
-    log.info("worker_started", index=index, metrics=f"http://{settings.http_host}:{port}/metrics")
+    start_http_server(port, addr=settings.metrics_host, registry=metrics.registry)
+    log.info("worker_started", index=index, metrics=f"http://{settings.metrics_host}:{port}/metrics")
     if not settings.cert_signing_key:
         log.warning("certificates_disabled", reason="WAYMARK_CERT_SIGNING_KEY is not set")
     asyncio.run(_run_until_signal(settings, metrics, after_commit))

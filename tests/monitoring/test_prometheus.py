@@ -90,10 +90,11 @@ class Stack:
 @pytest.fixture
 def stack(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
     binary = prometheus_binary()
-    http, worker, prom = free_port(), free_port(), free_port()
+    http, metrics, worker, prom = free_port(), free_port(), free_port(), free_port()
     env = dict(
         os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url, WAYMARK_API_KEYS=API_KEYS,
         WAYMARK_HTTP_PORT=str(http), WAYMARK_WORKER_METRICS_PORT=str(worker),
+        WAYMARK_METRICS_LISTEN=f"127.0.0.1:{metrics}",  # the separate listener, as in production
         WAYMARK_LOG_LEVEL="warning", WAYMARK_MERGE_WINDOW_MS="0",
         WAYMARK_MONITOR_INTERVAL_S="0.5",
         WAYMARK_ALERT_HEARTBEAT_AGE_S=str(THRESHOLD_S),
@@ -105,7 +106,7 @@ def stack(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
         "rule_files": [str(RULES)],
         "scrape_configs": [
             {"job_name": "waymark-ingest", "static_configs": [
-                {"targets": [f"127.0.0.1:{http}"]}]},
+                {"targets": [f"127.0.0.1:{metrics}"]}]},
             {"job_name": "waymark-workers", "static_configs": [
                 {"targets": [f"127.0.0.1:{worker}"]}]},
         ],
