@@ -42,7 +42,7 @@ from ingest.routes import ROUTES
 from ingest.routing import add_routes
 from ingest.rules import CourseRulesCache
 from ingest.service import Backpressure
-from ingest.tokens import TokenVerifier
+from ingest.tokens import TokenVerifier, load_jwks
 from monitoring.alert_loop import MONITOR, AlertMonitor, running
 from monitoring.exposition import REGISTRY, metrics_listener
 from waymark.bootstrap import cert_signer, job_queue, open_backends
@@ -118,7 +118,9 @@ def create_app(settings: Settings, index: int = 0) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    tokens = TokenVerifier(settings.user_token_secrets, audience=settings.user_token_audience)
+    jwks = load_jwks(settings.user_token_jwks) if settings.user_token_jwks else None
+    tokens = TokenVerifier(settings.user_token_secrets, audience=settings.user_token_audience,
+                           public_keys=jwks)
     app[KEYS] = KeyRing(settings.api_keys, tokens)
     app[CERT_SIGNER] = cert_signer(settings)
     app[METRICS] = metrics = IngestMetrics.create()

@@ -70,6 +70,8 @@ class Settings:
     scheduler_interval_ms: int = 100
     user_token_secrets: tuple[str, ...] = field(default=(), repr=False)
     user_token_audience: str | None = None
+    user_token_jwks: Path | None = None
+    """A JWKS file of the platform's RS256 / EdDSA public keys that verify user tokens."""
     cert_signing_key: str | None = field(default=None, repr=False)
     """Base64url Ed25519 private key that signs certificates; none: no certificate is issued."""
     cert_retired_keys: tuple[str, ...] = ()
@@ -285,6 +287,8 @@ def _security_values(e: Mapping[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
     if e.get("WAYMARK_USER_TOKEN_SECRET"):
         values["user_token_secrets"] = parse_token_secrets(e["WAYMARK_USER_TOKEN_SECRET"])
+    if e.get("WAYMARK_USER_TOKEN_JWKS"):
+        values["user_token_jwks"] = Path(e["WAYMARK_USER_TOKEN_JWKS"])
     if e.get("WAYMARK_USER_TOKEN_AUDIENCE"):
         values["user_token_audience"] = e["WAYMARK_USER_TOKEN_AUDIENCE"]
     values.update(_certificate_keys(e))
