@@ -30,6 +30,14 @@ from aggregator import event_log
 from aggregator.db import Conn
 from aggregator.enrollment_rules import chapter_has_fact
 from aggregator.events import DomainEvent
+from aggregator.requirements import (
+    CourseRules,
+    after_reset,
+    decide,
+    load_rules,
+    needs_history,
+    takes_quiz_facts,
+)
 from buffer.fold import (
     COMPLETING,
     NONE_TS,
@@ -130,6 +138,9 @@ async def apply_chapters(
         found = await conn.fetch(_LOCK_RESET_CHAPTERS, [p[0] for p in moved], [p[1] for p in moved])
         for r in found:
             rows.setdefault((r[0], r[1], r[2]), _Row(r))
+    # read after the rows are locked: a catalog stored since is recomputed after this commits
+    course_rules = await load_rules(conn, {k[1] for k in rows})
+    rule = {k: course_rules.get(k[1], CourseRules()).of(k[2]) for k in rows}
     merged: dict[ChapterKey, ChapterState] = {}
     complete: dict[ChapterKey, bool] = {}
     rebuild: list[ChapterKey] = []
@@ -137,16 +148,18 @@ async def apply_chapters(
         row, reset_ts = rows[key], resets.get((key[0], key[1]), (NONE_TS, False))[0]
         new = incoming.get(key)
         if new is not None:
-            new = trim_chapter(new, reset_ts)
+            new = trim_chapter(ChapterState(new.base, decide(new.tail, rule[key])), reset_ts)
         complete[key] = row.log_complete and (new is None or new.base.empty)
-        if complete[key] and (key in refacted or needs_rebuild(row.state, new, reset_ts)):
+        if complete[key] and (key in refacted or needs_history(rule[key])
+                              or needs_rebuild(row.state, new, reset_ts)):
             rebuild.append(key)
             continue
         # trimmed before merging: the merge folds the oldest of the two tails into the base,
         # and a base that ends after the reset would keep the events at or before it
         state = trim_chapter(row.state, reset_ts)
         merged[key] = state if new is None else merge_chapter(state, new)
-    facts = await _facts(conn, sorted(refacted | set(rebuild)))
+    facts = {k: f for k, f in (await _facts(conn, sorted(refacted | set(rebuild)))).items()
+             if takes_quiz_facts(rule[k])}
     for key in refacted - set(rebuild):
         if key in merged:  # no complete log: the new facts are added, a withdrawn one stays
             merged[key] = merge_chapter(merged[key], ChapterState(Base(), facts.get(key, [])))
@@ -154,7 +167,8 @@ async def apply_chapters(
         logged = await event_log.read(conn, rebuild)
         for key in rebuild:
             reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
-            merged[key] = rebuild_chapter(logged.get(key, []) + facts.get(key, []), reset_ts)
+            history = after_reset(logged.get(key, []) + facts.get(key, []), reset_ts)
+            merged[key] = rebuild_chapter(decide(history, rule[key]), reset_ts)
     out = []
     for key in sorted(merged):
         state = merged[key]
@@ -180,6 +194,17 @@ async def _facts(conn: Conn, keys: list[ChapterKey]) -> dict[ChapterKey, list[Ta
             fact = TailEvent(r["fact_ts"], r["fact_event_id"], COMPLETING, -1.0, 0, -1.0)
             out.setdefault((r[0], r[1], r[2]), []).append(fact)
     return out
+
+
+async def chapters_of(conn: Conn, pairs: Iterable[Pair]) -> set[ChapterKey]:
+    """Every chapter row of these (user, course) pairs: what a catalog change re-decides."""
+    ps = sorted(set(pairs))
+    rows = await conn.fetch(
+        "SELECT cp.user_id, cp.course_id, cp.chapter_id FROM chapter_progress cp"
+        " JOIN unnest($1::text[], $2::text[]) AS k(user_id, course_id)"
+        " USING (user_id, course_id)", [p[0] for p in ps], [p[1] for p in ps],
+    ) if ps else []
+    return {(r[0], r[1], r[2]) for r in rows}
 
 
 def _chapter_event(key: ChapterKey, s: ChapterSummary) -> DomainEvent:

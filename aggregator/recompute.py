@@ -14,7 +14,7 @@ import asyncpg
 
 from aggregator import path_progress, quizzes, summary
 from aggregator.catalog import learner_pairs
-from aggregator.chapters import apply_chapters
+from aggregator.chapters import apply_chapters, chapters_of
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
@@ -45,6 +45,7 @@ async def reassess_quizzes(conn: Conn, pairs: list[tuple[str, str]]) -> list[Dom
     resets = await quizzes.reset_times(conn, pairs)
     events: list[DomainEvent] = []
     quiz_events, refacted = await quizzes.reassess(conn, keys, resets)
+    refacted = set(refacted) | await chapters_of(conn, pairs)  # re-decided under the catalog
     await apply_chapters(conn, {}, {p: (ts, False) for p, ts in resets.items()}, events, refacted)
     return events + quiz_events
 

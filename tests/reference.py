@@ -51,8 +51,9 @@ def quiz_facts(
 
 def chapter_state(
     events: list[dict[str, Any]], user: str, course: str, chapter: str,
-    threshold: float = 100, passing: float = 70,
+    threshold: float = 100, passing: float = 70, requirement: tuple[str, float] | None = None,
 ) -> RefChapter:
+    """``requirement``: None (complete), ("view", 0), ("min_time_s", N) or ("min_score", P)."""
     distinct = {e["id"]: e for e in events}.values()
     resets = [e["ts"] for e in distinct
               if e["type"] == "course_reset" and (e["user_id"], e["course_id"]) == (user, course)]
@@ -63,8 +64,20 @@ def chapter_state(
     facts = quiz_facts(list(distinct), user, course, reset, passing)
     chapter_events = [e for e in mine if e["type"] in
                       ("chapter_progress", "chapter_completed", "chapter_uncompleted")
-                      or (e["type"] == "quiz_attempt" and e["id"] in facts)]
+                      or (e["type"] == "quiz_attempt" and e["id"] in facts
+                          and requirement is None)]
+    kind = requirement[0] if requirement else "complete"
+    def reached(e: dict[str, Any]) -> bool:  # min_time_s: the running sum up to e reaches N
+        assert requirement is not None
+        upto = [x for x in chapter_events if _key(x) <= _key(e)]
+        return sum(round(x.get("time_spent_s", 0) * 1000) for x in upto) >= requirement[1] * 1000
     def completing(e: dict[str, Any]) -> bool:
+        if kind == "view":
+            return e["type"] != "chapter_uncompleted"
+        if kind == "min_time_s":
+            return e["type"] != "chapter_uncompleted" and reached(e)
+        if kind == "min_score":
+            return False
         return (e["type"] == "chapter_completed"
                 or (e["type"] == "chapter_progress" and e["progress"] >= threshold)
                 or e["type"] == "quiz_attempt")

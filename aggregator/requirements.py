@@ -1,0 +1,112 @@
+"""Completion by requirement: which of a chapter's events complete it, under the catalog now.
+
+Ingest marks a ``chapter_progress`` completing against the threshold it knew; the apply step
+re-decides every event with :func:`decide` under the course's current rules before merging, and
+a catalog change rebuilds each chapter from its event log the same way, so the buffer, the apply
+step and a recompute agree and a changed threshold or requirement re-decides stored chapters.
+
+- ``complete`` (default): ``chapter_completed``, and ``chapter_progress`` with progress ≥ the
+  course's ``completion_threshold``.
+- ``view``: every chapter event but an uncomplete completes it.
+- ``min_time``: the event whose running sum of time (in (ts, id) order, after the reset) reaches
+  N completes it, and so does every later one (an uncomplete is undone by the next event).
+  It needs the chapter's whole history: such a chapter is always rebuilt from its log.
+- ``min_score``: no chapter event completes it; the quiz's derived fact does.
+
+An uncomplete keeps its meaning under every requirement. Events are the fold's ``TailEvent``s:
+a ``chapter_progress`` carries its progress (≥ 0), a ``chapter_completed`` carries -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from aggregator.catalog_rules import ChapterRule, Requirement, chapter_rule
+from aggregator.db import Conn
+from buffer.fold import COMPLETING, NONE_TS, PROGRESS, UNCOMPLETE, TailEvent
+
+DEFAULT = ChapterRule()
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRules:
+    """A course's completion rules: its threshold and every chapter's non-default rule."""
+
+    threshold: float = 100.0
+    chapters: Mapping[str, ChapterRule] = field(default_factory=dict)
+
+    def of(self, chapter_id: str) -> ChapterRule:
+        return self.chapters.get(chapter_id) or ChapterRule("complete", self.threshold)
+
+
+def needs_history(rule: ChapterRule) -> bool:
+    """Does deciding under ``rule`` need every event of the chapter (not only new ones)?"""
+    return rule.kind == "min_time"
+
+
+def takes_quiz_facts(rule: ChapterRule) -> bool:
+    """Does the quiz's derived completing fact count for a chapter under ``rule``?"""
+    return rule.kind == "complete"
+
+
+def _as(ev: TailEvent, kind: str) -> TailEvent:
+    return ev if ev.kind == kind else msgspec.structs.replace(ev, kind=kind)
+
+
+def decide(events: Iterable[TailEvent], rule: ChapterRule) -> list[TailEvent]:
+    """``events`` with each completing or not under ``rule`` (see module docstring).
+
+    For ``min_time`` the events must be the chapter's whole history after its reset.
+    """
+    evs = list(events)
+    if rule.kind == "complete":
+        return [e if e.kind == UNCOMPLETE or e.progress < 0
+                else _as(e, COMPLETING if e.progress >= rule.value else PROGRESS) for e in evs]
+    if rule.kind == "view":
+        return [e if e.kind == UNCOMPLETE else _as(e, COMPLETING) for e in evs]
+    if rule.kind == "min_score":
+        return [e if e.kind == UNCOMPLETE else _as(e, PROGRESS) for e in evs]
+    out, total, reached = [], 0, False
+    seen: set[str] = set()
+    for e in sorted(evs, key=lambda e: (e.ts, e.id)):
+        if e.id in seen:
+            continue
+        seen.add(e.id)
+        if e.kind != UNCOMPLETE:
+            total += e.time_ms
+            reached = reached or total >= rule.value
+            e = _as(e, COMPLETING if reached else PROGRESS)
+        out.append(e)
+    return out
+
+
+_RULES = """
+SELECT c.course_id, c.completion_threshold, cc.chapter_id, cc.requirement::text AS requirement
+FROM courses c
+LEFT JOIN course_chapters cc ON cc.course_id = c.course_id AND cc.requirement IS NOT NULL
+WHERE c.course_id = ANY($1::text[])
+"""
+_requirement = msgspec.json.Decoder(Requirement).decode
+
+
+async def load_rules(conn: Conn, course_ids: Iterable[str]) -> dict[str, CourseRules]:
+    """The completion rules of each course in ``course_ids`` that has a catalog (one query)."""
+    ids = sorted(set(course_ids))
+    if not ids:
+        return {}
+    thresholds: dict[str, float] = {}
+    chapters: dict[str, dict[str, ChapterRule]] = {}
+    for r in await conn.fetch(_RULES, ids):
+        course, threshold = r["course_id"], r["completion_threshold"]
+        thresholds[course] = threshold
+        if r["chapter_id"] is not None:
+            rule = chapter_rule(_requirement(r["requirement"]), threshold)
+            chapters.setdefault(course, {})[r["chapter_id"]] = rule
+    return {c: CourseRules(t, chapters.get(c, {})) for c, t in thresholds.items()}
+
+
+def after_reset(events: Iterable[TailEvent], reset_ts: int) -> list[TailEvent]:
+    return [e for e in events if reset_ts == NONE_TS or e.ts > reset_ts]
