@@ -10,7 +10,9 @@ completing fact, ``aggregator.quizzes`` — then chapter rows (created if missin
 merged in Python with ``buffer.fold``, trimmed by the course's reset, recomputed when their
 quiz facts moved), then the aggregates of the affected rows only:
 course rollups per (user, course), daily activity per (user, day), user summaries per user;
-last, the domain events of every change into the outbox — all in the same transaction.
+then what the batch earned (``aggregator.rewards``: milestones ever reached, chapter points,
+achievements, certificates); last, the domain events of every change into the outbox — all in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ from typing import Any
 
 import msgspec
 
-from aggregator import enrollments, ledger, path_progress, quizzes, sessions, summary, tombstones
+from aggregator import (
+    enrollments,
+    ledger,
+    path_progress,
+    quizzes,
+    rewards,
+    sessions,
+    summary,
+    tombstones,
+)
 from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.enrollments import EnrollmentRow
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 from aggregator.session_rules import DEFAULT_GAP_MS
+from aggregator.signing import CertificateSigner
 from buffer.entries import QuizRecord, decode_chapter, decode_course, decode_quiz
 from buffer.fold import (
     ChapterState,
@@ -113,7 +125,8 @@ def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
 
 
 async def apply_batch(
-    conn: Conn, batch: DrainedBatch, session_gap_ms: int = DEFAULT_GAP_MS
+    conn: Conn, batch: DrainedBatch, session_gap_ms: int = DEFAULT_GAP_MS,
+    signer: CertificateSigner | None = None,
 ) -> ApplyResult:
     """Apply ``batch`` in one transaction; a batch id seen before applies nothing."""
     data = decode_batch(batch.entries)
@@ -143,6 +156,9 @@ async def apply_batch(
         await summary.refresh_users(conn, [u for u, _ in pairs])
         await sessions.record(conn, data.chapters, [(u, c, q.ts) for _, u, c, q in data.quizzes],
                               session_gap_ms)
+        events += await rewards.after_apply(
+            conn, data.chapters, keys, [(u, q.ts) for _, u, _, q in data.quizzes],
+            set(pairs) | {k[:2] for k in refacted}, signer)
         await append(conn, events)
     return ApplyResult(
         applied=True,

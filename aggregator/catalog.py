@@ -16,6 +16,7 @@ import msgspec
 
 from aggregator import catalog_rules as rules
 from aggregator.catalog_rules import Prerequisites, Requirement
+from aggregator.certificates import CertificateRule
 from aggregator.db import Conn
 from aggregator.quiz_catalog import CatalogQuiz, QuizDefinitionError, as_rows, validate_quizzes
 from waymark_client.wire import Id
@@ -35,6 +36,8 @@ class CatalogChapter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kind: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)] | None = None
     skills: Annotated[list[Id], msgspec.Meta(max_length=64)] = []
     """Skill ids this chapter trains (``GET /v1/users/{u}/skills``)."""
+    points: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    """Points a learner earns once, on the chapter's first completion ever."""
     requirement: Requirement | None = None
     """How the chapter is completed (``aggregator.catalog_rules``); None: ``"complete"``."""
 
@@ -55,6 +58,8 @@ class CourseCatalog(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     passing_score: Pct = 70.0
     modules: Annotated[list[CatalogModule], msgspec.Meta(max_length=1000)] = []
     quizzes: Annotated[list[CatalogQuiz], msgspec.Meta(max_length=1000)] = []
+    certificate: CertificateRule | None = None
+    """Issue a certificate on completion (``aggregator.certificates``)."""
     prerequisites: Prerequisites = []
     """Course ids that must be completed before any module of this course is available."""
 
@@ -83,6 +88,7 @@ class CatalogView(msgspec.Struct, kw_only=True):
     modules: list[CatalogModule]
     quizzes: list[CatalogQuiz] = []
     prerequisites: list[str] = []
+    certificate: CertificateRule | None = None
     recompute: RecomputeView | None = None
 
 
@@ -134,6 +140,9 @@ def structure_hash(catalog: CourseCatalog) -> str:
                     for m in catalog.modules for c in m.chapters if c.requirement is not None]
     if requirements:  # likewise for requirements
         shape.append(["requirements", requirements])
+    points = [[c.chapter_id, c.points] for m in catalog.modules for c in m.chapters if c.points]
+    if catalog.certificate is not None or points:  # what is earned: the recompute awards it
+        shape.append(["rewards", msgspec.to_builtins(catalog.certificate), points])
     return hashlib.sha256(msgspec.json.encode(shape)).hexdigest()
 
 
@@ -212,6 +221,7 @@ async def load(conn: Conn, course_id: str) -> CatalogView | None:
         modules=cat.modules,
         quizzes=cat.quizzes,
         prerequisites=cat.prerequisites,
+        certificate=cat.certificate,
         recompute=None if rc is None else RecomputeView(**dict(rc)),
     )
 

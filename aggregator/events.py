@@ -26,6 +26,8 @@ TYPES = (
     "quiz.failed",
     "enrollment.changed",
     "course.reset",
+    "achievement.awarded",
+    "certificate.issued",
 )
 
 

@@ -166,6 +166,33 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         _delete("enrollment_history"),
     ),
     LearnerTable(
+        "learner_milestones", "milestones",
+        _rows_of("learner_milestones", "kind, course_id, item_id"), _document,
+        _delete("learner_milestones"),
+    ),
+    LearnerTable(
+        "achievement_awards", "achievements",
+        _rows_of("achievement_awards", "awarded_ts, achievement_id"), _document,
+        _delete("achievement_awards"),
+    ),
+    LearnerTable(
+        "points_ledger", "points",
+        _rows_of("points_ledger", "occurred_at, entry_id"), _document, _delete("points_ledger"),
+    ),
+    LearnerTable(
+        "points_totals", "points_totals",
+        _rows_of("points_totals", "scope, period"), _document, _delete("points_totals"),
+    ),
+    LearnerTable(
+        "learner_preferences", "preferences",
+        _rows_of("learner_preferences", "user_id"), _document, _delete("learner_preferences"),
+    ),
+    LearnerTable(
+        "certificates", "certificates",
+        _rows_of("certificates", "issued_at, certificate_id"), _document,
+        _delete("certificates"),
+    ),
+    LearnerTable(
         "erased_users", "",
         note="the tombstone of an erased learner (user_id, erased_at): kept for good",
     ),

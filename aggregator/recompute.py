@@ -12,12 +12,13 @@ import asyncio
 
 import asyncpg
 
-from aggregator import path_progress, quizzes, summary
+from aggregator import path_progress, quizzes, rewards, summary
 from aggregator.catalog import learner_pairs
 from aggregator.chapters import apply_chapters, chapters_of
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
+from aggregator.signing import CertificateSigner
 
 _START = """
 UPDATE catalog_recompute SET state = 'running', started_at = now(), learners_done = 0,
@@ -57,6 +58,7 @@ async def recompute_catalog(
     *,
     batch: int = 500,
     pause_s: float = 0.01,
+    signer: CertificateSigner | None = None,
 ) -> int:
     """Recompute every learner of ``course_id`` for ``version``; return how many were done.
 
@@ -90,6 +92,7 @@ async def recompute_catalog(
             rolled = await recompute_courses(conn, [(u, course_id) for u in users])
             events += rolled + await path_progress.after_rollup(conn, rolled)
             await summary.refresh_users(conn, users)
+            events += await rewards.after_recompute(conn, [(u, course_id) for u in users], signer)
             await append(conn, events)
             await conn.execute(_PROGRESS, course_id, version, len(users))
         done += len(users)

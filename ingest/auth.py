@@ -94,7 +94,7 @@ class KeyRing:
             raise Forbidden("a user token may only access its own user", code="forbidden_user")
         if scope not in p.scopes and not self_service:
             raise Forbidden("a user token cannot use this endpoint", code="insufficient_scope")
-        if path_user is None and scope != "ingest":
+        if path_user is None and scope != "ingest" and not self_service:
             raise Forbidden("a user token cannot use this endpoint", code="insufficient_scope")
         return p
 

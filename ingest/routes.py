@@ -10,13 +10,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from aggregator import (
+    achievements,
     catalog,
+    certificate_reads,
     course_report,
     enrollments,
     learner_export,
     path_progress,
     path_rules,
     paths,
+    points,
     queries,
     quiz_reads,
     read,
@@ -25,9 +28,11 @@ from aggregator import (
 from aggregator import learner_analytics as analytics
 from aggregator.events import StreamEvent
 from ingest import analytics as analytics_reads
+from ingest import certificate_handlers as certs
 from ingest import course_report_page as report_page
 from ingest import handlers, openapi, ops, path_handlers, privacy, reads
 from ingest import quiz_handlers as quiz
+from ingest import reward_handlers as rewards
 from ingest.context import SETTINGS
 from ingest.routing import Route
 from monitoring.alert_loop import get_alerts
@@ -109,6 +114,27 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{USER}/paths", path_handlers.user_paths, "read",
           "The paths a learner is on, by path id", response=path_progress.PathList,
           query=("limit", "cursor")),
+    Route("PUT", "/v1/achievements/{achievement_id}", rewards.put_achievement, "admin",
+          "Store an achievement definition; learners who already qualify get it in the"
+          " background", achievements.AchievementDefinition, achievements.AchievementView),
+    Route("GET", "/v1/achievements/{achievement_id}", rewards.get_achievement, "read",
+          "An achievement definition and its backfill progress",
+          response=achievements.AchievementView),
+    Route("GET", "/v1/achievements", rewards.list_achievements, "read",
+          "Every achievement definition", response=achievements.AchievementList),
+    Route("GET", f"{USER}/achievements", rewards.user_achievements, "read",
+          "The achievements a learner holds, earliest first", response=achievements.AwardList),
+    Route("GET", f"{USER}/points", rewards.user_points, "read",
+          "A learner's points balance and ledger", response=points.PointsView),
+    Route("PUT", f"{USER}/preferences", rewards.put_preferences, "admin",
+          "A learner's preferences (leaderboard opt-out)", points.Preferences,
+          points.Preferences, self_service=True),
+    Route("GET", f"{USER}/preferences", rewards.get_preferences, "read",
+          "A learner's preferences", response=points.Preferences),
+    Route("GET", "/v1/leaderboards/points", rewards.leaderboard, "read",
+          "Top learners by points (global or a course; week, month or all time), with the"
+          " caller's own rank under a user token", response=points.Leaderboard,
+          query=("course_id", "period", "limit"), self_service=True),
     Route("GET", f"{USER}/export", privacy.export_user, "admin",
           "Everything held about a learner (JSON, or NDJSON with format=ndjson)",
           response=learner_export.LearnerExport, query=("format",), self_service=True),
@@ -121,6 +147,19 @@ ROUTES: tuple[Route, ...] = (
           media="text/event-stream"),
     Route("GET", "/v1/alerts", get_alerts, "read",
           "The latest evaluation of every alert", response=list[AlertState]),
+    Route("GET", "/v1/certificates/keys", certs.certificate_keys, None,
+          "The public keys (JWKS, Ed25519) that verify certificate signatures, current and"
+          " retired", response=certs.Jwks),
+    Route("GET", "/v1/certificates/verify/{code}", certs.verify_certificate, None,
+          "Check a verification code (no credential; rate-limited per client address): status"
+          " and the signed document", response=certificate_reads.VerifyView),
+    Route("GET", f"{USER}/certificates", certs.user_certificates, "read",
+          "A learner's certificates, oldest first", response=certificate_reads.CertificateList),
+    Route("GET", "/v1/certificates/{certificate_id}.pdf", certs.certificate_pdf, "read",
+          "A certificate as a PDF (a read key, or the learner's own user token)",
+          response=bytes, media="application/pdf", self_service=True),
+    Route("POST", "/v1/certificates/{certificate_id}:revoke", certs.revoke_certificate, "admin",
+          "Revoke a certificate (idempotent)", response=certificate_reads.CertificateView),
     Route("GET", "/openapi.json", openapi_document, None),
     Route("GET", "/static/{name}", report_page.static_file, None),
     Route("GET", "/health", health, None),

@@ -33,7 +33,8 @@ class Route:
     status: int = 200
     query: tuple[str, ...] = ()
     self_service: bool = False
-    """A user token may call this route for its own ``{user_id}`` though it lacks the scope."""
+    """A user token may call this route for its own ``{user_id}`` though it lacks the scope (a
+    route without ``{user_id}``, e.g. the leaderboard: any user token may call it)."""
     media: str = "application/json"
 
 

@@ -98,7 +98,7 @@ async def open_state(
     flusher = BatchFlusher(
         backends.buffer, backends.pool, max_tries=settings.max_tries, stopping=config.stopping,
         after_commit=config.after_commit, on_transient=config.metrics.flush_retries.inc,
-        session_gap_ms=settings.session_gap_s * 1000,
+        session_gap_ms=settings.session_gap_s * 1000, cert_signer=config.cert_signer,
     )
     reporter = WorkerReporter(backends.redis, config.metrics.name, config.metrics.registry)
     st = WorkerState(config, backends.redis, backends.pool, backends.buffer, flusher,

@@ -23,6 +23,7 @@ import structlog
 
 from aggregator.apply import ApplyResult, apply_batch
 from aggregator.session_rules import DEFAULT_GAP_MS
+from aggregator.signing import CertificateSigner
 from buffer.merge_buffer import DrainedBatch, MergeBuffer
 
 log = structlog.get_logger()
@@ -76,8 +77,10 @@ class BatchFlusher:
         on_transient: Callable[[], None] = lambda: None,
         after_commit: Callable[[], None] | None = None,
         session_gap_ms: int = DEFAULT_GAP_MS,
+        cert_signer: CertificateSigner | None = None,
     ) -> None:
         self.buffer = buffer
+        self.cert_signer = cert_signer
         self.session_gap_ms = session_gap_ms
         self.pool = pool
         self.max_tries = max_tries
@@ -129,7 +132,7 @@ class BatchFlusher:
 
     async def _apply(self, part: DrainedBatch) -> ApplyResult:
         async with self.pool.acquire() as conn:
-            return await apply_batch(conn, part, self.session_gap_ms)
+            return await apply_batch(conn, part, self.session_gap_ms, self.cert_signer)
 
     async def _with_retries(
         self, batch: DrainedBatch, attempt: Callable[[], Awaitable[ApplyResult]]

@@ -28,6 +28,7 @@ from arq.worker import Worker, func
 from prometheus_client import start_http_server
 
 from aggregator import ledger
+from aggregator.achievement_backfill import backfill
 from aggregator.recompute import recompute_catalog
 from waymark.settings import Settings
 from workers.context import CONFIG, STATE, WorkerConfig, WorkerState, close_state, open_state, state
@@ -126,9 +127,25 @@ async def prune_ledger(ctx: dict[str, Any]) -> int:
 async def recompute_course(ctx: dict[str, Any], course_id: str, version: int) -> int:
     """Recompute the rollup of every learner of ``course_id`` in throttled batches."""
     done = await recompute_catalog(
-        state(ctx).pool, course_id, version, batch=RECOMPUTE_BATCH, pause_s=RECOMPUTE_PAUSE_S
+        state(ctx).pool, course_id, version, batch=RECOMPUTE_BATCH, pause_s=RECOMPUTE_PAUSE_S,
+        signer=state(ctx).config.cert_signer,
     )
     log.info("course_recomputed", course_id=course_id, version=version, learners=done)
+    return done
+
+
+async def backfill_achievement(ctx: dict[str, Any], achievement_id: str, version: int) -> int:
+    """Apply a new or changed achievement definition to every learner, in batches."""
+    st = state(ctx)
+
+    def progress(n: int) -> None:
+        st.metrics.achievement_backfill.inc(n)
+        log.info("achievement_backfill_progress", achievement_id=achievement_id, learners=n)
+
+    done = await backfill(st.pool, achievement_id, version, batch=RECOMPUTE_BATCH,
+                          pause_s=RECOMPUTE_PAUSE_S, progress=progress)
+    log.info("achievement_backfilled", achievement_id=achievement_id, version=version,
+             learners=done)
     return done
 
 
@@ -166,7 +183,8 @@ def create_worker(config: WorkerConfig, *, handle_signals: bool = True) -> Worke
     settings = config.settings
     assert settings.queue_url is not None
     return Worker(
-        functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5)],
+        functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5),
+                   func(backfill_achievement, max_tries=5)],
         cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True)],
         redis_settings=RedisSettings.from_dsn(settings.queue_url),
         on_startup=startup,

@@ -27,6 +27,7 @@ class WorkerMetrics:
     rows_written: Counter
     ledger_skips: Counter
     dead_lettered: Counter
+    achievement_backfill: Counter
     name: str = "0"
     """This worker's name among its peers (its index), as reported to the fleet."""
 
@@ -72,6 +73,11 @@ class WorkerMetrics:
             ),
             dead_lettered=Counter(
                 "waymark_dead_lettered_keys", "Keys moved to the dead-letter area", registry=r
+            ),
+            achievement_backfill=Counter(
+                "waymark_achievement_backfill_learners",
+                "Learners a new or changed achievement definition has been applied to",
+                registry=r,
             ),
         )
 

@@ -14,8 +14,9 @@ import asyncpg
 
 BOOKKEEPING_TABLES = frozenset({"applied_batches", "schema_migrations"})
 """The batch ledger (keyed by batch id) and the migration log."""
-CATALOG_TABLES = frozenset({"paths", "path_courses"})
-"""Learning path definitions: catalog data keyed by path, a reference table on a cluster."""
+CATALOG_TABLES = frozenset({"paths", "path_courses", "achievement_definitions"})
+"""Learning path and achievement definitions: catalog data keyed by their own id, a reference
+table on a cluster."""
 
 KEYS = """
 SELECT c.relname AS table_name, i.indisprimary AS is_primary, ic.relname AS index_name,
