@@ -111,3 +111,67 @@ def course_percent(
     total = sum(w for _, w in req)
     done = sum(w for cid, w in req if cid in chapters and chapters[cid].completed)
     return round(100 * done / total, 2) if total else 0.0
+
+
+# The enrollment lifecycle: history, drops and the records whose only facts are uncompletes.
+
+
+def enrollment_history(
+    events: list[dict[str, Any]], user: str, course: str
+) -> list[tuple[str, int]]:
+    """(status, ts) of every distinct enrollment event, in (ts, id) order."""
+    distinct = {e["id"]: e for e in events}.values()
+    mine = [e for e in distinct if e["type"] == "enrollment"
+            and (e["user_id"], e["course_id"]) == (user, course)]
+    return [(e["status"], e["ts"]) for e in sorted(mine, key=_key)]
+
+
+def course_visible(events: list[dict[str, Any]], user: str, course: str) -> bool:
+    """A (user, course) is shown once it has any event other than a chapter_uncompleted."""
+    return any((e["user_id"], e["course_id"]) == (user, course)
+               and e["type"] != "chapter_uncompleted" for e in events)
+
+
+@dataclass(frozen=True)
+class RefCourse:
+    visible: bool
+    enrollment_status: str | None
+    percent: float | None
+    status: str
+    chapters: dict[str, RefChapter]
+
+    @property
+    def active(self) -> bool:
+        return self.visible and self.enrollment_status != "dropped"
+
+
+def course_state(
+    events: list[dict[str, Any]], user: str, course: str, chapter_ids: list[str],
+    catalog: list[tuple[str, float, bool]] | None,
+) -> RefCourse | None:
+    """The course record of (user, course), or None when no event ever named it."""
+    if not any((e["user_id"], e["course_id"]) == (user, course) for e in events):
+        return None
+    chapters = {ch: chapter_state(events, user, course, ch) for ch in chapter_ids}
+    history = enrollment_history(events, user, course)
+    percent = None if catalog is None else course_percent(chapters, catalog)
+    started = any(c.first_ts is not None for c in chapters.values())
+    status = ("completed" if percent == 100 else "in_progress" if started else "not_started")
+    return RefCourse(
+        visible=course_visible(events, user, course),
+        enrollment_status=history[-1][0] if history else None,
+        percent=percent, status=status, chapters=chapters,
+    )
+
+
+def user_course_counts(courses: list[RefCourse]) -> dict[str, float]:
+    """The summary's course figures: over active (visible, not dropped) records only."""
+    active = [c for c in courses if c.active]
+    pcts = [c.percent for c in active if c.percent is not None]
+    return {
+        "courses_total": len(active),
+        "courses_completed": sum(c.status == "completed" for c in active),
+        "courses_in_progress": sum(c.status == "in_progress" for c in active),
+        "avg_progress": round(sum(pcts) / len(pcts), 2) if pcts else 0.0,
+        "chapters_completed": sum(ch.completed for c in courses for ch in c.chapters.values()),
+    }
