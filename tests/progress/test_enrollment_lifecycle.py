@@ -122,3 +122,23 @@ async def test_an_uncomplete_of_nothing_is_invisible_until_a_completion_arrives(
     assert (view["status"], view["completed_chapters"]) == ("in_progress", 0)
     assert (await get(client, "/v1/users/u-1/summary"))["courses_total"] == 1
     assert (await get(client, "/v1/courses/c-1/stats"))["learners"] == 2
+
+
+async def test_quiz_pass_rates_of_a_course_leave_out_learners_who_dropped_it(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    await put_catalog(client)
+    t = now_ms() - 600_000
+    quiz = {"quiz_id": "q-1", "max_score": 10}
+    await post(client, [
+        event("quiz_attempt", attempt_id="a-1", score=9, ts=t, **quiz),
+        event("quiz_attempt", user_id="u-2", attempt_id="a-2", score=2, ts=t, **quiz),
+        _enrol("dropped", t + 1000),
+    ])
+    await pipeline.flush()
+    stats = await get(client, "/v1/courses/c-1/stats")
+    assert stats["quizzes"] == [{"quiz_id": "q-1", "learners": 1, "passed": 0, "pass_rate": 0.0}]
+    await post(client, [_enrol("enrolled", t + 2000)])
+    await pipeline.flush()
+    stats = await get(client, "/v1/courses/c-1/stats")
+    assert stats["quizzes"] == [{"quiz_id": "q-1", "learners": 2, "passed": 1, "pass_rate": 0.5}]
