@@ -75,16 +75,7 @@ class Stack:
         return p
 
     async def wait_http(self) -> None:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(100):
-                try:
-                    async with s.get(f"{self.url}/health") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("the server never answered")
+        await wait_http(self.url)
 
     def stop(self) -> list[int | None]:
         procs = [p for p in [self.serve, *self.workers] if p is not None]
@@ -99,6 +90,20 @@ class Stack:
                 p.kill()
                 codes.append(p.wait())
         return codes
+
+
+async def wait_http(url: str, tries: int = 100) -> None:
+    """Until the HTTP server at ``url`` answers ``/health``."""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(tries):
+            try:
+                async with s.get(f"{url}/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the server never answered")
 
 
 def workload(seed: int, n: int, users: int = 5) -> list[dict[str, Any]]:

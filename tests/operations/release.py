@@ -1,0 +1,74 @@
+"""The previous release's code, checked out from git, and its processes.
+
+The release is the newest annotated tag ``v*`` (``CHANGELOG.md`` names each one). A clone made
+without its tags (or shallow) fetches them from its own ``origin`` first; a clone that still has
+no release tag fails the test, it is never skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = Path("aggregator") / "migrations"
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def previous_release() -> str:
+    """The newest ``v*`` tag, fetched from ``origin`` when this clone lacks it."""
+    tags = git("tag", "--list", "v*", "--sort=-v:refname")
+    if not tags and "origin" in git("remote").split():
+        if git("rev-parse", "--is-shallow-repository") == "true":
+            subprocess.run(["git", "-C", str(ROOT), "fetch", "--unshallow", "origin"], check=False)
+        subprocess.run(["git", "-C", str(ROOT), "fetch", "--tags", "origin"], check=False)
+        tags = git("tag", "--list", "v*", "--sort=-v:refname")
+    if not tags:
+        pytest.fail("no release tag v* in this clone: the upgrade test starts from the newest "
+                    "release (git fetch --tags; see CHANGELOG.md)")
+    return tags.splitlines()[0]
+
+
+def checkout(tag: str, into: Path) -> Path:
+    """The tree of ``tag`` under ``into`` (``git archive``: the repository is not touched)."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", tag],
+                          check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def migration_names(tree: Path) -> set[str]:
+    return {p.name for p in (tree / MIGRATIONS).glob("*.sql")}
+
+
+def release_env(tree: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the release's packages first on the path (before the editable install)."""
+    return {**env, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'client_sdk'}"}
+
+
+def run_module(tree: Path | None, env: dict[str, str], *argv: str) -> str:
+    """``python -m argv`` from ``tree`` (the release) or from this checkout (``None``)."""
+    cwd = tree or ROOT
+    full = release_env(tree, env) if tree else env
+    done = subprocess.run([sys.executable, "-m", *argv], cwd=cwd, env=full, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def spawn(tree: Path | None, env: dict[str, str], log: Path, *argv: str) -> subprocess.Popen[bytes]:
+    cwd = tree or ROOT
+    full = release_env(tree, env) if tree else env
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", *argv], cwd=cwd, env=full, stderr=out)
