@@ -142,3 +142,18 @@ async def test_quiz_pass_rates_of_a_course_leave_out_learners_who_dropped_it(
     await pipeline.flush()
     stats = await get(client, "/v1/courses/c-1/stats")
     assert stats["quizzes"] == [{"quiz_id": "q-1", "learners": 2, "passed": 1, "pass_rate": 0.5}]
+
+
+async def test_the_history_is_in_the_learners_export_and_erasure_removes_it(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    t = now_ms() - 600_000
+    await post(client, [_enrol("enrolled", t, id="e-1"), _enrol("dropped", t + 1000, id="e-2")])
+    await pipeline.flush()
+    export = await get(client, "/v1/users/u-1/export")
+    assert [(e["event_id"], e["status"]) for e in export["sections"]["enrollments"]] == [
+        ("e-1", "enrolled"), ("e-2", "dropped")]
+    erased = await client.delete("/v1/users/u-1", headers=auth())
+    assert erased.status == 200, await erased.text()
+    await get(client, "/v1/users/u-1/courses/c-1/enrollment", status=404)
+    await get(client, "/v1/users/u-1/export", status=404)  # nothing of the learner is left
