@@ -30,6 +30,7 @@ system-packages:
 	command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(nodejs npm); \
 	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(chromium); \
 	command -v systemd-analyze >/dev/null || [ "$$(id -u)" != 0 ] || missing+=(systemd); \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ "$$(id -u)" != 0 ] || missing+=(fonts-dejavu-core); \
 	if (( $${#missing[@]} )); then \
 		if [ "$$(id -u)" != 0 ]; then \
 			echo "Install these system packages first: $${missing[*]}" >&2; exit 1; \

@@ -54,8 +54,8 @@ def _path_params(path: str) -> list[dict[str, Any]]:
 
 
 def documented(routes: tuple[Route, ...]) -> tuple[Route, ...]:
-    """The routes the document describes: all but the public ones."""
-    return tuple(r for r in routes if r.scope is not None)
+    """The routes the document describes: the API's (``/v1``), public ones too, not the ops'."""
+    return tuple(r for r in routes if r.scope is not None or r.path.startswith("/v1/"))
 
 
 @cache
@@ -77,7 +77,7 @@ def document(
     for r in api:
         op: dict[str, Any] = {
             "summary": r.summary,
-            "security": [{"bearer": [r.scope]}],
+            "security": [{"bearer": [r.scope]}] if r.scope else [],
             "parameters": _path_params(r.path) + [
                 {"name": q, "in": "query", "required": False, "schema": _QUERY[q]}
                 for q in r.query

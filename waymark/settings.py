@@ -82,6 +82,9 @@ class Settings:
     rate_limit_key_burst: int = 10000
     rate_limit_user_rps: int = 10
     rate_limit_user_burst: int = 50
+    rate_limit_public_rps: int = 5
+    """Per client address, on the public certificate verify route."""
+    rate_limit_public_burst: int = 20
     body_timeout_s: float = 30.0
     log_level: str = "info"
     log_format: str = "auto"
@@ -276,6 +279,8 @@ RATE_LIMITS = {
     "rate_limit_key_burst": "WAYMARK_RATE_LIMIT_KEY_BURST",
     "rate_limit_user_rps": "WAYMARK_RATE_LIMIT_USER_RPS",
     "rate_limit_user_burst": "WAYMARK_RATE_LIMIT_USER_BURST",
+    "rate_limit_public_rps": "WAYMARK_RATE_LIMIT_PUBLIC_RPS",
+    "rate_limit_public_burst": "WAYMARK_RATE_LIMIT_PUBLIC_BURST",
 }
 """Requests per second and burst, per API key and per user token; a rate of 0 turns it off."""
 MIN_TOKEN_SECRET_BYTES = 32
