@@ -87,6 +87,10 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
             for event_id, blob in entry.attempts:
                 out.quizzes.append((event_id, user_id, course_id, decode_quiz(blob)))
             out.enrollments += [(user_id, course_id, *e) for e in entry.enrollments]
+            st = entry.state  # the latest is in the state too (an entry older than its list)
+            if st.enroll_id:
+                out.enrollments.append(
+                    (user_id, course_id, st.enroll_id, st.enroll_ts, st.enroll_status))
         if accepted_ms is not None:
             out.accepted_ms.append(accepted_ms)
     return out
