@@ -40,6 +40,7 @@ from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 from aggregator.session_rules import DEFAULT_GAP_MS
 from aggregator.signing import CertificateSigner
+from aggregator.unlocks import unlock_events
 from buffer.entries import QuizRecord, decode_chapter, decode_course, decode_quiz
 from buffer.fold import (
     ChapterState,
@@ -151,6 +152,7 @@ async def apply_batch(
         quiz_events, refacted = await quizzes.reassess(conn, keys, quiz_resets)
         chapter_resets = {p: (ts, False) for p, ts in quiz_resets.items()} | resets
         await apply_chapters(conn, data.chapters, chapter_resets, events, refacted)
+        events += await unlock_events(conn, events)
         events += quiz_events
         rolled = await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
         events += rolled + await path_progress.after_rollup(conn, rolled)

@@ -26,6 +26,10 @@ TYPES = (
     "quiz.failed",
     "enrollment.changed",
     "course.reset",
+    "module.completed",
+    "chapter.unlocked",
+    "path.progressed",
+    "path.completed",
     "achievement.awarded",
     "certificate.issued",
 )

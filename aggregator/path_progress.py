@@ -20,8 +20,10 @@ from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.path_rules import CourseFacts, PathProgressView, path_progress
 from aggregator.paths import PathDefinition, load_paths, paths_of_courses
+from aggregator.queries import MAX_LIMIT as MAX_PAGE
 
-MAX_LIMIT = 100
+MAX_LIMIT = MAX_PAGE
+"""Paths per page, as for the course list."""
 BATCH = 500
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
 from aggregator import quiz_reads
+from aggregator.availability import ChapterFacts, CourseAvailability
+from aggregator.course_rules import completed_courses, course_availability, course_shapes
 from aggregator.db import Conn
 from aggregator.quiz_reads import QuizSummaryView
 
@@ -24,6 +26,16 @@ class ChapterView(msgspec.Struct, kw_only=True):
     last_activity_at: datetime | None
 
 
+class CatalogChapterView(ChapterView, kw_only=True):
+    """A catalog chapter in the course read: its progress and its availability."""
+
+    state: str = "available"
+    """``completed`` | ``locked`` | ``in_progress`` | ``available``."""
+    locked_reason: str | None = None
+    """``date`` | ``prerequisite`` | ``sequential`` while locked."""
+    unlocks_at: datetime | None = None
+
+
 class ModuleView(msgspec.Struct, kw_only=True):
     module_id: str
     percent_complete: float | None
@@ -31,7 +43,10 @@ class ModuleView(msgspec.Struct, kw_only=True):
     total_chapters: int
     avg_progress: float
     time_spent_s: float
-    chapters: list[ChapterView]
+    chapters: list[CatalogChapterView]
+    state: str = "available"
+    locked_reason: str | None = None
+    unlocks_at: datetime | None = None
 
 
 class CourseProgressView(msgspec.Struct, kw_only=True):
@@ -54,6 +69,8 @@ class CourseProgressView(msgspec.Struct, kw_only=True):
     other_chapters: list[ChapterView]
     """Chapters with activity that the catalog does not (yet) list."""
     quizzes: list[QuizSummaryView]
+    next_chapter: str | None = None
+    """The first required chapter in catalog order that is available or in progress."""
 
 
 def rollup_fields(r: asyncpg.Record) -> dict[str, Any]:
@@ -111,13 +128,24 @@ def module_rollup(
         total_chapters=len(req),
         avg_progress=avg,
         time_spent_s=sum(c.time_spent_s for c in views),
-        chapters=views,
+        chapters=[CatalogChapterView(**msgspec.structs.asdict(c)) for c in views],
     )
 
 
+def with_availability(module: ModuleView, a: CourseAvailability) -> ModuleView:
+    """``module`` with the availability of itself and of its chapters."""
+    m = a.modules[module.module_id]
+    chapters = [msgspec.structs.replace(c, state=s.state, locked_reason=s.locked_reason,
+                                        unlocks_at=s.unlocks_at)
+                for c in module.chapters for s in (a.chapters[c.chapter_id],)]
+    return msgspec.structs.replace(module, state=m.state, locked_reason=m.locked_reason,
+                                   unlocks_at=m.unlocks_at, chapters=chapters)
+
+
 async def course_progress(
-    conn: Conn, user_id: str, course_id: str
+    conn: Conn, user_id: str, course_id: str, as_of: datetime | None = None
 ) -> CourseProgressView | None:
+    """The course read; availability is as of ``as_of`` (the time of the read when None)."""
     course = await conn.fetchrow(
         "SELECT * FROM course_progress WHERE user_id = $1 AND course_id = $2", user_id, course_id
     )
@@ -138,14 +166,23 @@ async def course_progress(
     version = await conn.fetchval("SELECT version FROM courses WHERE course_id = $1", course_id)
     quizzes = await quiz_reads.summaries(conn, user_id, course_id)
     modules: dict[str, list[tuple[ChapterView, float, bool]]] = {}
+    facts: dict[str, ChapterFacts] = {}
     for c in catalog:
         view = chapter_view(c["chapter_id"], by_id.pop(c["chapter_id"], None))
         modules.setdefault(c["module_id"], []).append((view, c["weight"], c["required"]))
+        facts[view.chapter_id] = ChapterFacts(view.chapter_id, c["required"], view.completed,
+                                              view.first_activity_at is not None)
+    shape = (await course_shapes(conn, [course_id])).get(course_id)
+    done = set() if shape is None else await completed_courses(conn, user_id, shape.prerequisites)
+    avail = None if shape is None else course_availability(
+        shape, catalog, facts, as_of or datetime.now(UTC), done)
+    views = [module_rollup(mid, chs) for mid, chs in modules.items()]
     return CourseProgressView(
         user_id=user_id,
         **rollup_fields(course),
         catalog_version=version,
-        modules=[module_rollup(mid, chs) for mid, chs in modules.items()],
+        modules=views if avail is None else [with_availability(m, avail) for m in views],
+        next_chapter=None if avail is None else avail.next_chapter,
         other_chapters=[chapter_view(cid, r) for cid, r in by_id.items()],
         quizzes=quizzes,
     )

@@ -19,6 +19,7 @@ from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
 from aggregator.rollup import recompute_courses
 from aggregator.signing import CertificateSigner
+from aggregator.unlocks import unlock_events
 
 _START = """
 UPDATE catalog_recompute SET state = 'running', started_at = now(), learners_done = 0,
@@ -48,6 +49,7 @@ async def reassess_quizzes(conn: Conn, pairs: list[tuple[str, str]]) -> list[Dom
     quiz_events, refacted = await quizzes.reassess(conn, keys, resets)
     refacted = set(refacted) | await chapters_of(conn, pairs)  # re-decided under the catalog
     await apply_chapters(conn, {}, {p: (ts, False) for p, ts in resets.items()}, events, refacted)
+    events += await unlock_events(conn, events)
     return events + quiz_events
 
 

@@ -5,6 +5,8 @@ Scopes are checked before a handler runs (``ingest.routing``); ``request[PRINCIP
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import msgspec
 from aiohttp import web
 
@@ -34,10 +36,23 @@ async def post_events(request: web.Request) -> web.Response:
     return json_response(result, status=202)
 
 
+def as_of(request: web.Request) -> datetime:
+    """The ``as_of`` query value (RFC 3339 with an offset), else now."""
+    raw = request.query.get("as_of")
+    try:
+        at = datetime.now(UTC) if raw is None else datetime.fromisoformat(raw)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise BadRequest("as_of must be an RFC 3339 time with an offset", code="invalid_query")
+    return at
+
+
 async def get_course_progress(request: web.Request) -> web.Response:
     user_id, course_id = request.match_info["user_id"], request.match_info["course_id"]
+    at = as_of(request)
     async with reading(request) as conn:
-        view = await read.course_progress(conn, user_id, course_id)
+        view = await read.course_progress(conn, user_id, course_id, at)
     if view is None:
         raise NotFound(f"no progress for user {user_id!r} in course {course_id!r}")
     return json_response(view)

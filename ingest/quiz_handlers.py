@@ -6,13 +6,11 @@ Thin edges over ``aggregator.quiz_reads``; a user token reaches only its own lea
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from aggregator import quiz_reads
-from ingest.errors import BadRequest, NotFound
-from ingest.handlers import json_response
+from ingest.errors import NotFound
+from ingest.handlers import as_of, json_response
 from ingest.replica import reading
 
 
@@ -27,15 +25,9 @@ async def quiz_attempts(request: web.Request) -> web.Response:
 
 
 async def quiz_eligibility(request: web.Request) -> web.Response:
-    raw = request.query.get("as_of")
-    try:
-        as_of = datetime.now(UTC) if raw is None else datetime.fromisoformat(raw)
-    except ValueError:
-        as_of = None
-    if as_of is None or as_of.tzinfo is None:
-        raise BadRequest("as_of must be an RFC 3339 time with an offset", code="invalid_query")
+    at = as_of(request)
     async with reading(request) as conn:
-        return json_response(await quiz_reads.eligibility_of(conn, *_ids(request), as_of))
+        return json_response(await quiz_reads.eligibility_of(conn, *_ids(request), at))
 
 
 async def quiz_stats(request: web.Request) -> web.Response:
