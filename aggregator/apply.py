@@ -37,6 +37,7 @@ from aggregator.chapters import apply_chapters, ms_to_dt
 from aggregator.db import Conn
 from aggregator.enrollments import EnrollmentRow
 from aggregator.events import DomainEvent, append
+from aggregator.requirements import chapters_scored
 from aggregator.rollup import recompute_courses
 from aggregator.session_rules import DEFAULT_GAP_MS
 from aggregator.signing import CertificateSigner
@@ -150,6 +151,7 @@ async def apply_batch(
         quiz_resets = await quizzes.reset_times(conn, {k[:2] for k in keys} - set(resets))
         quiz_resets.update({p: ts for p, (ts, _) in resets.items()})
         quiz_events, refacted = await quizzes.reassess(conn, keys, quiz_resets)
+        refacted |= await chapters_scored(conn, keys)
         chapter_resets = {p: (ts, False) for p, ts in quiz_resets.items()} | resets
         await apply_chapters(conn, data.chapters, chapter_resets, events, refacted)
         events += await unlock_events(conn, events)

@@ -36,6 +36,7 @@ from aggregator.requirements import (
     decide,
     load_rules,
     needs_history,
+    score_facts,
     takes_quiz_facts,
 )
 from buffer.fold import (
@@ -165,10 +166,12 @@ async def apply_chapters(
             merged[key] = merge_chapter(merged[key], ChapterState(Base(), facts.get(key, [])))
     if rebuild:
         logged = await event_log.read(conn, rebuild)
+        scored = await score_facts(conn, {k: rule[k] for k in rebuild})
         for key in rebuild:
             reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
-            history = after_reset(logged.get(key, []) + facts.get(key, []), reset_ts)
-            merged[key] = rebuild_chapter(decide(history, rule[key]), reset_ts)
+            history = decide(after_reset(logged.get(key, []) + facts.get(key, []), reset_ts),
+                             rule[key])
+            merged[key] = rebuild_chapter(history + scored.get(key, []), reset_ts)
     out = []
     for key in sorted(merged):
         state = merged[key]

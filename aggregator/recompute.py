@@ -17,6 +17,7 @@ from aggregator.catalog import learner_pairs
 from aggregator.chapters import apply_chapters, chapters_of
 from aggregator.db import Conn
 from aggregator.events import DomainEvent, append
+from aggregator.requirements import chapters_scored
 from aggregator.rollup import recompute_courses
 from aggregator.signing import CertificateSigner
 from aggregator.unlocks import unlock_events
@@ -47,7 +48,8 @@ async def reassess_quizzes(conn: Conn, pairs: list[tuple[str, str]]) -> list[Dom
     resets = await quizzes.reset_times(conn, pairs)
     events: list[DomainEvent] = []
     quiz_events, refacted = await quizzes.reassess(conn, keys, resets)
-    refacted = set(refacted) | await chapters_of(conn, pairs)  # re-decided under the catalog
+    refacted |= await chapters_of(conn, pairs)  # re-decided under the catalog
+    refacted |= await chapters_scored(conn, keys)
     await apply_chapters(conn, {}, {p: (ts, False) for p, ts in resets.items()}, events, refacted)
     events += await unlock_events(conn, events)
     return events + quiz_events

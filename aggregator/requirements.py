@@ -11,7 +11,9 @@ step and a recompute agree and a changed threshold or requirement re-decides sto
 - ``min_time``: the event whose running sum of time (in (ts, id) order, after the reset) reaches
   N completes it, and so does every later one (an uncomplete is undone by the next event).
   It needs the chapter's whole history: such a chapter is always rebuilt from its log.
-- ``min_score``: no chapter event completes it; the quiz's derived fact does.
+- ``min_score``: no chapter event completes it; its completing fact is the earliest counted
+  attempt (after the reset, in (ts, attempt id) order) of its quiz whose authoritative percent
+  reaches P (:func:`score_facts`), and the chapter is rebuilt whenever that quiz is reassessed.
 
 An uncomplete keeps its meaning under every requirement. Events are the fold's ``TailEvent``s:
 a ``chapter_progress`` carries its progress (≥ 0), a ``chapter_completed`` carries -1.
@@ -44,7 +46,7 @@ class CourseRules:
 
 def needs_history(rule: ChapterRule) -> bool:
     """Does deciding under ``rule`` need every event of the chapter (not only new ones)?"""
-    return rule.kind == "min_time"
+    return rule.kind in ("min_time", "min_score")
 
 
 def takes_quiz_facts(rule: ChapterRule) -> bool:
@@ -106,6 +108,58 @@ async def load_rules(conn: Conn, course_ids: Iterable[str]) -> dict[str, CourseR
             rule = chapter_rule(_requirement(r["requirement"]), threshold)
             chapters.setdefault(course, {})[r["chapter_id"]] = rule
     return {c: CourseRules(t, chapters.get(c, {})) for c, t in thresholds.items()}
+
+
+_SCORED = """
+SELECT q.user_id, q.course_id, q.quiz_id, q.event_id, q.attempt_id, q.percent,
+       (extract(epoch FROM q.ts) * 1000)::int8 AS ts_ms
+FROM quiz_attempts q
+JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, quiz_id)
+  USING (user_id, course_id, quiz_id)
+WHERE q.status = 'counted'
+"""
+QuizKey = tuple[str, str, str]
+ChapterKey = tuple[str, str, str]
+
+
+def scored_chapters(
+    rules: Mapping[str, CourseRules], quiz_keys: Iterable[QuizKey]
+) -> set[ChapterKey]:
+    """The ``min_score`` chapters of the quizzes in ``quiz_keys`` (user, course, quiz)."""
+    out = set()
+    for user, course, quiz in quiz_keys:
+        r = rules.get(course)
+        if r is not None:
+            out |= {(user, course, cid) for cid, rule in r.chapters.items()
+                    if rule.kind == "min_score" and rule.quiz_id == quiz}
+    return out
+
+
+async def chapters_scored(conn: Conn, quiz_keys: Iterable[QuizKey]) -> set[ChapterKey]:
+    """:func:`scored_chapters` with the rules of the quizzes' courses read (none: no query)."""
+    ks = set(quiz_keys)
+    return scored_chapters(await load_rules(conn, {k[1] for k in ks}), ks) if ks else set()
+
+
+async def score_facts(
+    conn: Conn, keys: Mapping[ChapterKey, ChapterRule]
+) -> dict[ChapterKey, list[TailEvent]]:
+    """Each ``min_score`` chapter's completing fact (empty when none reaches P)."""
+    wanted = {k: r for k, r in keys.items() if r.kind == "min_score" and r.quiz_id}
+    if not wanted:
+        return {}
+    qk = sorted({(k[0], k[1], str(r.quiz_id)) for k, r in wanted.items()})
+    found: dict[QuizKey, list[tuple[int, str, str, float]]] = {}
+    for r in await conn.fetch(_SCORED, *[[q[i] for q in qk] for i in range(3)]):
+        found.setdefault((r[0], r[1], r[2]), []).append(
+            (r["ts_ms"], r["attempt_id"], r["event_id"], r["percent"] or 0.0))
+    out: dict[ChapterKey, list[TailEvent]] = {}
+    for k, rule in wanted.items():
+        passing = sorted(a for a in found.get((k[0], k[1], str(rule.quiz_id)), [])
+                         if a[3] >= rule.value)
+        out[k] = [TailEvent(passing[0][0], passing[0][2], COMPLETING, -1.0, 0, -1.0)
+                  ] if passing else []
+    return out
 
 
 def after_reset(events: Iterable[TailEvent], reset_ts: int) -> list[TailEvent]:

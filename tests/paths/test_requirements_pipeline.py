@@ -81,3 +81,26 @@ async def test_a_bad_requirement_or_prerequisite_is_refused_naming_the_field(
     back = dict(CATALOG, prerequisites=["c-1"])
     resp = await client.put("/v1/courses/c-2", json=back, headers=auth())
     assert resp.status == 400 and "cycle" in (await resp.json())["error"]["message"]
+
+
+async def test_min_score_is_completed_by_the_earliest_counted_attempt_reaching_it(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    doc = {"quizzes": [{"quiz_id": "q-1", "chapter_id": "ch-1"}], "modules": [
+        {"module_id": "m1", "chapters": [
+            {"chapter_id": "ch-1"},
+            {"chapter_id": "ch-2", "requirement": {"min_score": 85, "quiz_id": "q-1"}}]}]}
+    assert (await client.put("/v1/courses/c-1", json=doc, headers=auth())).status == 200
+    t = now_ms() - 60_000
+    attempt = {"quiz_id": "q-1", "max_score": 10}
+    await post(client, [event("quiz_attempt", attempt_id="a-2", score=9, ts=t + 2, **attempt),
+                        event("chapter_completed", chapter_id="ch-2", ts=t + 3)])
+    await pipeline.flush()
+    view = await progress(client)
+    assert chapter(view, "ch-2")["completed"] is True
+    first = chapter(view, "ch-2")["completed_at"]
+    await post(client, [event("quiz_attempt", attempt_id="a-1", score=7, ts=t, **attempt),
+                        event("quiz_attempt", attempt_id="a-0", score=10, ts=t + 1, **attempt)])
+    await pipeline.flush()  # a late attempt that reaches 85 % moves completed_at earlier
+    view = await progress(client)
+    assert chapter(view, "ch-1")["completed_at"] < chapter(view, "ch-2")["completed_at"] < first
