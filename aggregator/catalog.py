@@ -270,12 +270,13 @@ async def learner_pairs(
 
 async def progress_rules(
     conn: Conn, course_ids: list[str]
-) -> dict[str, tuple[float, dict[str, frozenset[str]]]]:
-    """``(completion_threshold, question ids per defined quiz)`` of each course in
-    ``course_ids`` that has a catalog; a course without one is absent."""
+) -> dict[str, tuple[float, dict[str, frozenset[str]], frozenset[str]]]:
+    """``(completion_threshold, question ids per defined quiz, paths holding it)`` of each
+    course in ``course_ids`` that has a catalog; a course without one is absent."""
     rows = await conn.fetch(
-        "SELECT course_id, completion_threshold, coalesce(doc->'quizzes', '[]')::text AS quizzes"
-        " FROM courses WHERE course_id = ANY($1::text[])",
+        "SELECT course_id, completion_threshold, coalesce(doc->'quizzes', '[]')::text AS quizzes,"
+        " ARRAY(SELECT path_id FROM path_courses p WHERE p.course_id = c.course_id) AS paths"
+        " FROM courses c WHERE course_id = ANY($1::text[])",
         course_ids,
     )
     return {
@@ -283,6 +284,7 @@ async def progress_rules(
             r["completion_threshold"],
             {q.quiz_id: frozenset(x.question_id for x in q.questions)
              for q in _quizzes(r["quizzes"]) if q.questions},
+            frozenset(r["paths"]),
         )
         for r in rows
     }

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from aggregator import path_progress, paths
 from ingest.body import decode_as, read_body
-from ingest.context import POOL, SETTINGS
+from ingest.context import POOL, RULES, SETTINGS
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
 from ingest.replica import reading
@@ -25,6 +25,8 @@ async def put_path(request: web.Request) -> web.Response:
             view, moved = await paths.store(conn, request.match_info["path_id"], doc)
     except paths.PathError as e:
         raise BadRequest(str(e), code=e.code) from None
+    for c in view.courses:  # an enrollment's path_id is checked against fresh rules here
+        app[RULES].forget(c.course_id)
     if moved:
         await path_progress.recompute_path(app[POOL], view.path_id)
     return json_response(view)

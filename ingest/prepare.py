@@ -54,6 +54,8 @@ class CourseRules:
     completion_threshold: float = 100.0
     questions: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Question ids of each quiz whose catalog definition lists questions."""
+    paths: frozenset[str] = frozenset()
+    """The learning paths that hold the course (an enrollment's ``path_id`` must be one)."""
 
 
 DEFAULT_RULES = CourseRules()
@@ -129,6 +131,11 @@ def prepare(
         course_rules = rules.get(ev.course_id, DEFAULT_RULES)
         if isinstance(ev, QuizAttempt) and (bad := _bad_attempt(index, ev, course_rules)):
             out.rejected.append(bad)
+            continue
+        if isinstance(ev, Enrollment) and ev.path_id and ev.path_id not in course_rules.paths:
+            out.rejected.append(Rejection(
+                index=index, code="invalid_value",
+                message=f"course {ev.course_id!r} is not in path {ev.path_id!r}"))
             continue
         shard = shard_of(ev.user_id)
         w = out.writes.get(shard)

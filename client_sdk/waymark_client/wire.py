@@ -93,6 +93,8 @@ class QuizAttempt(_Event, tag="quiz_attempt"):
 
 class Enrollment(_Event, tag="enrollment"):
     status: Literal["enrolled", "paused", "dropped"]
+    path_id: Id | None = None
+    """The learning path the learner enrolled through; the course must be one of its courses."""
 
 
 class CourseReset(_Event, tag="course_reset"):

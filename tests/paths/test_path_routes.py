@@ -122,3 +122,24 @@ async def test_a_learner_reads_their_own_paths_and_no_one_elses(
         assert other.status == 403
     assert (await client.put("/v1/paths/p-1", json={"courses": []},
                              headers=bearer("u-1"))).status == 403
+
+
+async def test_an_enrollment_names_a_path_that_holds_its_course_or_is_rejected(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    await catalogs(client, "c-1", "c-2")
+    await put(client, "/v1/paths/p-1", {"courses": [{"course_id": "c-1"}]})
+    result = await post(client, [
+        event("enrollment", status="enrolled", course_id="c-1", path_id="p-1"),
+        event("enrollment", status="enrolled", course_id="c-2", path_id="p-1"),
+        event("enrollment", status="enrolled", course_id="c-1", path_id="p-none"),
+    ])
+    assert result["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in result["rejected"]] == [
+        (1, "invalid_value"), (2, "invalid_value")]
+    assert "not in path 'p-1'" in result["rejected"][0]["message"]
+    await pipeline.flush()
+    page = await (await client.get("/v1/users/u-1/paths", headers=auth())).json()
+    assert [p["path_id"] for p in page["paths"]] == ["p-1"]
+    resp = await client.get("/v1/users/u-1/courses/c-2", headers=auth())
+    assert resp.status == 404  # nothing of a rejected event is stored

@@ -44,6 +44,8 @@ export interface CourseViewed extends Common {
 export interface Enrollment extends Common {
   type: "enrollment";
   status: "enrolled" | "paused" | "dropped";
+  /** The learning path enrolled through; the course must be one of its courses. */
+  path_id?: string;
 }
 
 export interface CourseReset extends Common {
