@@ -38,6 +38,8 @@ _QUERY: dict[str, dict[str, Any]] = {
     "as_of": {"type": "string", "format": "date-time"},
     "format": {"enum": ["json", "ndjson"]},
     "include": {"enum": ["dropped"], "description": "also list courses the learner dropped"},
+    "course_id": {"type": "string", "description": "one course; absent: across all courses"},
+    "period": {"enum": ["all", "month", "week"]},
 }
 
 # Events are decoded one by one: a bad event is reported by index in the 202 answer while the
