@@ -167,7 +167,7 @@ async def apply_batch(
         events += await rewards.after_apply(
             conn, data.chapters, keys, [(u, q.ts) for _, u, _, q in data.quizzes],
             set(pairs) | {k[:2] for k in refacted}, signer)
-        await append(conn, events)
+        await append(conn, events, batch.batch_id)
     return ApplyResult(
         applied=True,
         chapters=len(data.chapters),

@@ -6,6 +6,8 @@ the change was committed; ``workers.outbox`` relays committed rows to the Redis 
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -57,14 +59,38 @@ class StreamEvent(msgspec.Struct, kw_only=True):
 
 
 _APPEND = """
-INSERT INTO outbox (type, user_id, course_id, occurred_at, payload)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+INSERT INTO outbox (type, user_id, course_id, occurred_at, payload, event_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[],
+                     $6::uuid[])
 """
+_IDS = uuid.UUID("6f1d8a52-3c0e-4d8b-9a57-57a1e4d2b0c1")
+"""The namespace of the domain-event ids derived from the applied batch (``event_ids``)."""
+
+
+def event_ids(part_id: str | None, events: Sequence[DomainEvent]) -> list[uuid.UUID]:
+    """One id per event: derived from the batch part that produced it when there is one, so a
+    batch applied again after a database restore (``waymark replay``) gives each of its domain
+    events the id it had the first time; random otherwise.
+
+    The name is the part id, the event's type, learner, course and time, and how many events
+    with those four came before it in the batch (the order the apply step produces them in)."""
+    if part_id is None:
+        return [uuid.uuid4() for _ in events]
+    seen: Counter[tuple[str, str, str, str]] = Counter()
+    ids = []
+    for e in events:
+        what = (e.type, e.user_id, e.course_id, e.occurred_at.isoformat())
+        ids.append(uuid.uuid5(_IDS, "|".join((part_id, *what, str(seen[what])))))
+        seen[what] += 1
+    return ids
 _json = msgspec.json.Encoder()
 
 
-async def append(conn: Conn, events: Sequence[DomainEvent]) -> int:
-    """Write ``events`` to the outbox (in the caller's transaction)."""
+async def append(
+    conn: Conn, events: Sequence[DomainEvent], part_id: str | None = None
+) -> int:
+    """Write ``events`` to the outbox (in the caller's transaction); ``part_id``: the applied
+    batch (part) they come from, which their ids are derived from (``event_ids``)."""
     if not events:
         return 0
     await conn.execute(
@@ -74,5 +100,6 @@ async def append(conn: Conn, events: Sequence[DomainEvent]) -> int:
         [e.course_id for e in events],
         [e.occurred_at for e in events],
         [_json.encode(e.data).decode() for e in events],
+        event_ids(part_id, events),
     )
     return len(events)

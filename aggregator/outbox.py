@@ -62,6 +62,33 @@ async def renumber_unsent(conn: Conn, above: int) -> int:
     return int(status.split()[-1])
 
 
+_UNSENT_IDS = "SELECT event_id FROM outbox WHERE sent_at IS NULL"
+_LAST_SENT = "SELECT coalesce(max(stream_no), 0) FROM outbox WHERE sent_at IS NOT NULL"
+_MARK_RELAYED = """
+UPDATE outbox SET stream_no = r.no, sent_at = now()
+FROM unnest($1::uuid[], $2::int8[]) AS r(id, no)
+WHERE outbox.event_id = r.id AND outbox.sent_at IS NULL
+"""
+
+
+async def unsent_event_ids(conn: Conn) -> list[object]:
+    return [r["event_id"] for r in await conn.fetch(_UNSENT_IDS)]
+
+
+async def last_sent_number(conn: Conn) -> int:
+    """The highest stream number the database knows was sent (0: none it still holds)."""
+    return int(await conn.fetchval(_LAST_SENT))
+
+
+async def mark_relayed(conn: Conn, found: list[tuple[str, int]]) -> int:
+    """Rows whose event is in the stream already (``(event_id, stream number)``) become sent
+    under that number, as if the relay had sent them; return how many."""
+    if not found:
+        return 0
+    status = await conn.execute(_MARK_RELAYED, [f[0] for f in found], [f[1] for f in found])
+    return int(status.split()[-1])
+
+
 async def prune_sent(conn: Conn, keep_s: int = KEEP_SENT_S) -> int:
     """Forget rows relayed more than ``keep_s`` ago (the stream has them); return how many."""
     status = await conn.execute(_PRUNE, keep_s)

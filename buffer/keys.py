@@ -13,6 +13,9 @@ Redis Cluster keeps a shard's keys together):
 - ``wm:{wm.N}:tries`` failed tries per batch part; ``flushlock`` the shard's flush lock
 - ``wm:{wm.N}:erased`` zset, user id → erased_at ms: tombstones of erased learners
   (``buffer.erasure``)
+- ``wm:{wm.N}:replay`` stream of the batches applied in the last ``WAYMARK_REPLAY_RETENTION_S``,
+  in the order they were acknowledged: field ``b`` the batch id, then keyid → entry
+  (``buffer.replay``)
 
 A keyid is ``user|course|chapter`` (``user|course|`` for course-level state); ``|`` cannot occur
 in an id, so two different triples never share a keyid. The entries' layout is in

@@ -107,6 +107,7 @@ class MergeBuffer:
         source_ttl_s: int = 91 * 86400,
         tail_cap: int = BUFFER_TAIL_CAP,
         wait: ReplicaWait | None = None,
+        replay_retention_s: int = 0,
     ) -> None:
         self.redis = redis
         self.wait = wait or ReplicaWait()
@@ -115,6 +116,7 @@ class MergeBuffer:
         self.merge_window_ms = merge_window_ms
         self.dedup_window_s = dedup_window_s
         self.lease_ms = lease_s * 1000
+        self.replay_retention_ms = replay_retention_s * 1000
         self.source_ttl_s = source_ttl_s
         self.tail_cap = tail_cap
         self.bucket_s = max(1, dedup_window_s // DEDUP_BUCKETS_PER_WINDOW)
@@ -221,7 +223,9 @@ class MergeBuffer:
         return DrainedBatch(shard, bid.decode(), entries, redelivered=True)
 
     async def ack(self, batch: DrainedBatch) -> None:
-        await self._ack(keys=self._lease_keys(batch.shard), args=[batch.batch_id])
+        """Forget ``batch`` (committed); keep its entries for ``waymark replay`` a while."""
+        keys = [*self._lease_keys(batch.shard), self.key(batch.shard, "replay")]
+        await self._ack(keys=keys, args=[batch.batch_id, self.replay_retention_ms])
 
     async def lock_shard(self, shard: int, token: str, ttl_ms: int) -> bool:
         """Take (or renew, with the same token) the right to flush ``shard`` for ``ttl_ms``."""

@@ -72,6 +72,7 @@ def merge_buffer(redis: RedisClient, settings: Settings) -> MergeBuffer:
         dedup_window_s=settings.dedup_window_s,
         lease_s=settings.lease_s,
         wait=ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+        replay_retention_s=settings.replay_retention_s,
     )
 
 

@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("action", choices=["list", "show", "requeue"])
     dead.add_argument("id", nargs="?", help="a dead-letter id, or 'all'")
     dead.set_defaults(run=_dead_letters)
+    commands.add_parser(
+        "replay", help="after a database restore: apply again the batches it lost"
+    ).set_defaults(run=_replay)
     stack = commands.add_parser("stack", help="run only the embedded Redis and PostgreSQL")
     stack.set_defaults(run=_stack)
     return parser
@@ -120,6 +123,22 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     for version in _apply_migrations(settings.database_url):
         print(version)
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    if not _require_urls(settings, "replay"):
+        return EXIT_USAGE
+    from workers.replay import ReplayRefused, replay
+
+    try:
+        report = asyncio.run(replay(settings))
+    except ReplayRefused as e:
+        print(f"waymark replay: {e}", file=sys.stderr)
+        return 1
+    print(f"retained batches: {report.retained}; applied again: {report.applied}; "
+          f"already in the database: {report.already}; "
+          f"domain events already in the stream: {report.marked}")
     return 0
 
 

@@ -61,6 +61,8 @@ class Settings:
     at_risk_days: int = 14
     """A learner without activity in a course for this many days, not completed, is at risk."""
     shards: int = 16
+    replay_retention_s: int = 900
+    """How long each applied batch stays in Redis for ``waymark replay`` (0: not kept)."""
     lease_s: int = 30
     high_water_keys: int = 500_000
     max_body_bytes: int = 1024 * 1024
@@ -121,6 +123,7 @@ class Settings:
             "session_gap_s": "WAYMARK_SESSION_GAP_S",
             "at_risk_days": "WAYMARK_AT_RISK_DAYS",
             "shards": "WAYMARK_SHARDS",
+            "replay_retention_s": "WAYMARK_REPLAY_RETENTION_S",
             "lease_s": "WAYMARK_LEASE_S",
             "high_water_keys": "WAYMARK_HIGH_WATER_KEYS",
             "max_body_bytes": "WAYMARK_MAX_BODY_BYTES",
@@ -135,7 +138,7 @@ class Settings:
         values: dict[str, object] = {}
         for attr, var in ints.items():
             if var in e:
-                zero_ok = attr in ("merge_window_ms", "redis_wait_replicas")
+                zero_ok = attr in ("merge_window_ms", "redis_wait_replicas", "replay_retention_s")
                 values[attr] = _positive_int(var, e[var], allow_zero=zero_ok)
         for var in PORTS:
             if var in e and _positive_int(var, e[var]) > MAX_PORT:

@@ -1,0 +1,93 @@
+"""``waymark replay``: after PostgreSQL was restored to an earlier point, bring back what it lost.
+
+Redis keeps every applied batch for ``WAYMARK_REPLAY_RETENTION_S`` (``buffer.replay``). Replay
+applies each retained batch again, oldest first, through the normal apply step: a batch the
+restored ledger holds applies nothing, one it lacks applies as it did the first time. Domain
+events get ids derived from their batch (``aggregator.events.event_ids``), so an event that was
+relayed to the stream before the restore comes back with the same id; replay then marks those
+outbox rows as sent under the stream number they already have, and the relay sends only the
+rest. It holds the relay's lock throughout, so no relay runs in between; the workers must be
+stopped (the HTTP servers may keep taking events: they wait in the buffer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from aggregator import outbox
+from aggregator.apply import apply_batch
+from aggregator.db import Conn
+from buffer.cluster import RedisClient
+from buffer.replay import retained
+from waymark.bootstrap import cert_signer, open_backends
+from waymark.settings import Settings
+
+log = structlog.get_logger()
+
+STREAM_PAGE = 5000
+
+
+class ReplayRefused(RuntimeError):
+    """Replay cannot run now (the outbox relay holds its lock: a worker is running)."""
+
+
+@dataclass
+class ReplayReport:
+    retained: int = 0
+    """Batches Redis still held."""
+    applied: int = 0
+    """Of those, batches the restored database lacked: applied again."""
+    already: int = 0
+    """Batches the restored ledger holds: nothing to do."""
+    marked: int = 0
+    """Domain events of the replayed batches found in the stream: marked sent, not sent again."""
+
+
+async def mark_relayed(conn: Conn, redis: RedisClient, stream: str) -> int:
+    """Mark every unsent outbox row whose event is already in ``stream`` as sent under that
+    entry's number; return how many."""
+    unsent = {str(i) for i in await outbox.unsent_event_ids(conn)}
+    if not unsent:
+        return 0
+    found: list[tuple[str, int]] = []
+    start = f"0-{await outbox.last_sent_number(conn) + 1}"
+    while True:
+        page = await redis.xrange(stream, min=start, count=STREAM_PAGE)
+        for entry_id, fields in page:
+            event_id = fields.get(b"event_id", b"").decode()
+            if event_id in unsent:
+                found.append((event_id, int(entry_id.split(b"-")[1])))
+        if len(page) < STREAM_PAGE:
+            break
+        start = "(" + page[-1][0].decode()
+    return await outbox.mark_relayed(conn, found)
+
+
+async def replay(settings: Settings) -> ReplayReport:
+    report = ReplayReport()
+    signer = cert_signer(settings)
+    async with open_backends(settings, pool_size=2) as backends, \
+            backends.pool.acquire() as lock:
+        if not await outbox.try_relay_lock(lock):
+            raise ReplayRefused("the outbox relay is running: stop every worker first")
+        try:
+            async for kept in retained(backends.redis, settings.shards):
+                report.retained += 1
+                async with backends.pool.acquire() as conn:
+                    result = await apply_batch(conn, kept.batch, settings.session_gap_s * 1000,
+                                               signer)
+                if result.applied:
+                    report.applied += 1
+                    log.info("replay_applied", batch_id=kept.batch.batch_id,
+                             keys=len(kept.batch.entries))
+                else:
+                    report.already += 1
+            async with backends.pool.acquire() as conn:
+                report.marked = await mark_relayed(conn, backends.redis, settings.events_stream)
+        finally:
+            await outbox.release_relay_lock(lock)
+    log.info("replay_done", retained=report.retained, applied=report.applied,
+             already=report.already, marked=report.marked)
+    return report
