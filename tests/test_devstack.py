@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import asyncpg
 import pytest
 import redis
 
-from devstack.embedded import StackPorts, choose_ports, load_or_create_dev_key
+from aggregator.signing import load_signer
+from devstack.embedded import (
+    StackPorts,
+    choose_ports,
+    load_or_create_cert_key,
+    load_or_create_dev_key,
+)
 from devstack.servers import PostgresServer, RedisServer, free_port, port_is_free
 from devstack.supervisor import Supervisor
 from tests.servers import truncate_tables
@@ -213,6 +221,8 @@ def test_up_runs_the_stack_and_stops_cleanly_on_ctrl_c(server_root: Path, tmp_pa
     log = tmp_path / "up.log"
     with waymark_running("up", env=env, log=log) as proc:
         assert answers(f"http://127.0.0.1:{port}/health", proc, within_s=60), log.read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/certificates/keys") as resp:
+            served = json.load(resp)["keys"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, log.read_text()
         assert proc.stdout is not None
@@ -220,3 +230,6 @@ def test_up_runs_the_stack_and_stops_cleanly_on_ctrl_c(server_root: Path, tmp_pa
     secret = load_or_create_dev_key(server_root / "up").secret
     assert f"dev key: {secret}" in printed
     assert secret not in log.read_text(), "secrets never appear in logs"
+    cert_key = load_or_create_cert_key(server_root / "up")  # generated on first run, kept 0600
+    assert [k["kid"] for k in served] == [load_signer(cert_key).kid]
+    assert cert_key not in log.read_text() and cert_key not in printed
