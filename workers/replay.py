@@ -2,7 +2,8 @@
 
 Redis keeps every applied batch for ``WAYMARK_REPLAY_RETENTION_S`` (``buffer.replay``). Replay
 applies each retained batch again, oldest first, through the normal apply step: a batch the
-restored ledger holds applies nothing, one it lacks applies as it did the first time. Domain
+restored ledger holds applies nothing, one it lacks applies as it did the first time (without
+the learners erased since, whose tombstones Redis keeps). Domain
 events get ids derived from their batch (``aggregator.events.event_ids``), so an event that was
 relayed to the stream before the restore comes back with the same id; replay then marks those
 outbox rows as sent under the stream number they already have, and the relay sends only the
@@ -12,14 +13,18 @@ stopped (the HTTP servers may keep taking events: they wait in the buffer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
 from aggregator import outbox
 from aggregator.apply import apply_batch
 from aggregator.db import Conn
+from aggregator.tombstones import drop_erased
 from buffer.cluster import RedisClient
+from buffer.erasure import tombstones
+from buffer.keys import split_keyid
+from buffer.merge_buffer import DrainedBatch
 from buffer.replay import retained
 from waymark.bootstrap import cert_signer, open_backends
 from waymark.settings import Settings
@@ -65,6 +70,15 @@ async def mark_relayed(conn: Conn, redis: RedisClient, stream: str) -> int:
     return await outbox.mark_relayed(conn, found)
 
 
+async def without_erased(redis: RedisClient, shards: int, batch: DrainedBatch) -> DrainedBatch:
+    """``batch`` without what an erasure since removed: the restored database may predate the
+    erasure and its tombstone, Redis still has the tombstone (``buffer.erasure``)."""
+    erased = await tombstones(redis, shards, (split_keyid(k)[0] for k, _ in batch.entries))
+    if not erased:
+        return batch
+    return replace(batch, entries=drop_erased(batch.entries, erased))
+
+
 async def replay(settings: Settings) -> ReplayReport:
     report = ReplayReport()
     signer = cert_signer(settings)
@@ -75,9 +89,9 @@ async def replay(settings: Settings) -> ReplayReport:
         try:
             async for kept in retained(backends.redis, settings.shards):
                 report.retained += 1
+                batch = await without_erased(backends.redis, settings.shards, kept.batch)
                 async with backends.pool.acquire() as conn:
-                    result = await apply_batch(conn, kept.batch, settings.session_gap_s * 1000,
-                                               signer)
+                    result = await apply_batch(conn, batch, settings.session_gap_s * 1000, signer)
                 if result.applied:
                     report.applied += 1
                     log.info("replay_applied", batch_id=kept.batch.batch_id,

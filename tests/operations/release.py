@@ -52,6 +52,18 @@ def migration_names(tree: Path) -> set[str]:
     return {p.name for p in (tree / MIGRATIONS).glob("*.sql")}
 
 
+def process_env(redis_url: str, database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of the HTTP server and workers of one of these tests."""
+    from devstack.servers import free_port
+    from tests.conftest import API_KEYS
+
+    return dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url,
+                WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
+                WAYMARK_METRICS_LISTEN=f"127.0.0.1:{free_port()}",
+                WAYMARK_MERGE_WINDOW_MS="200", WAYMARK_LEASE_S="3", WAYMARK_SHUTDOWN_S="5",
+                WAYMARK_LOG_LEVEL="warning", **extra)
+
+
 def release_env(tree: Path, env: dict[str, str]) -> dict[str, str]:
     """``env`` with the release's packages first on the path (before the editable install)."""
     return {**env, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'client_sdk'}"}

@@ -10,16 +10,14 @@ over all accepted events, and each domain event is on the stream exactly once, b
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 from pathlib import Path
 
 from devstack.servers import find_postgres_bindir, free_port
-from tests.conftest import API_KEYS
 from tests.faults.harness import compare, send, wait_http, wait_idle, workload
 from tests.operations.domain_events import assert_each_domain_event_once, relayed
-from tests.operations.release import run_module, spawn
+from tests.operations.release import process_env, run_module, spawn
 from tests.operations.test_upgrade import scalar, stop
 
 
@@ -34,11 +32,7 @@ async def test_a_restore_to_an_earlier_point_then_replay_loses_and_repeats_nothi
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=fresh_database,
-               WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
-               WAYMARK_METRICS_LISTEN=f"127.0.0.1:{free_port()}",
-               WAYMARK_MERGE_WINDOW_MS="200", WAYMARK_LEASE_S="3", WAYMARK_SHUTDOWN_S="5",
-               WAYMARK_LOG_LEVEL="warning", WAYMARK_REPLAY_RETENTION_S="600")
+    env = process_env(redis_url, fresh_database, port, WAYMARK_REPLAY_RETENTION_S="600")
 
     def workers() -> list[subprocess.Popen[bytes]]:
         return [spawn(None, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port())},

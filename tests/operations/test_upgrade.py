@@ -11,7 +11,6 @@ finished.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from pathlib import Path
 import asyncpg
 
 from devstack.servers import free_port
-from tests.conftest import API_KEYS
 from tests.faults.harness import compare, send, wait_http, wait_idle, workload
 from tests.operations.domain_events import assert_each_domain_event_once
 from tests.operations.release import (
@@ -28,6 +26,7 @@ from tests.operations.release import (
     checkout,
     migration_names,
     previous_release,
+    process_env,
     release_env,
     run_module,
     spawn,
@@ -56,11 +55,7 @@ async def test_the_previous_release_keeps_applying_while_the_new_migrations_land
     newer = sorted(migration_names(ROOT) - migration_names(old))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=fresh_database,
-               WAYMARK_API_KEYS=API_KEYS, WAYMARK_HTTP_PORT=str(port),
-               WAYMARK_METRICS_LISTEN=f"127.0.0.1:{free_port()}",
-               WAYMARK_MERGE_WINDOW_MS="200", WAYMARK_LEASE_S="3", WAYMARK_SHUTDOWN_S="5",
-               WAYMARK_LOG_LEVEL="warning")
+    env = process_env(redis_url, fresh_database, port)
     where = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-c", "import buffer; print(buffer.__file__)"],
         cwd=old, env=release_env(old, env), capture_output=True, text=True)
