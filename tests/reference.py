@@ -49,11 +49,26 @@ def quiz_facts(
     return {e["id"] for e in first.values()}
 
 
+def scored_attempt(
+    distinct: list[dict[str, Any]], user: str, course: str, reset: int, p: float, quiz: str
+) -> list[dict[str, Any]]:
+    """A min_score chapter's completing fact: the earliest attempt of ``quiz`` after the reset
+    (the smallest (ts, id) of its attempt_id) whose percent reaches ``p``, as a list."""
+    attempts: dict[str, dict[str, Any]] = {}
+    for e in sorted(distinct, key=_key):
+        if e["type"] == "quiz_attempt" and e["user_id"] == user:
+            attempts.setdefault(e["attempt_id"], e)
+    ok = [e for e in attempts.values() if (e["course_id"], e["quiz_id"]) == (course, quiz)
+          and e["ts"] > reset and 100 * e["score"] / e["max_score"] >= p]
+    return [min(ok, key=lambda e: (e["ts"], e["attempt_id"]))] if ok else []
+
+
 def chapter_state(
     events: list[dict[str, Any]], user: str, course: str, chapter: str,
-    threshold: float = 100, passing: float = 70, requirement: tuple[str, float] | None = None,
+    threshold: float = 100, passing: float = 70, requirement: tuple[Any, ...] | None = None,
 ) -> RefChapter:
-    """``requirement``: None (complete), ("view", 0), ("min_time_s", N) or ("min_score", P)."""
+    """``requirement``: None (complete), ("view", 0), ("min_time_s", N) or
+    ("min_score", P, quiz_id)."""
     distinct = {e["id"]: e for e in events}.values()
     resets = [e["ts"] for e in distinct
               if e["type"] == "course_reset" and (e["user_id"], e["course_id"]) == (user, course)]
@@ -67,6 +82,9 @@ def chapter_state(
                       or (e["type"] == "quiz_attempt" and e["id"] in facts
                           and requirement is None)]
     kind = requirement[0] if requirement else "complete"
+    if kind == "min_score":
+        assert requirement is not None
+        chapter_events += scored_attempt(list(distinct), user, course, reset, *requirement[1:])
     def reached(e: dict[str, Any]) -> bool:  # min_time_s: the running sum up to e reaches N
         assert requirement is not None
         upto = [x for x in chapter_events if _key(x) <= _key(e)]
@@ -77,7 +95,7 @@ def chapter_state(
         if kind == "min_time_s":
             return e["type"] != "chapter_uncompleted" and reached(e)
         if kind == "min_score":
-            return False
+            return e["type"] == "quiz_attempt"
         return (e["type"] == "chapter_completed"
                 or (e["type"] == "chapter_progress" and e["progress"] >= threshold)
                 or e["type"] == "quiz_attempt")
