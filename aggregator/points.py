@@ -178,10 +178,12 @@ ORDER BY points DESC, user_id LIMIT $3
 """
 _MINE = "SELECT points, hidden FROM points_totals WHERE user_id = $1 AND scope = $2 AND period = $3"
 _ABOVE = """
-SELECT count(*) FROM points_totals
-WHERE scope = $1 AND period = $2 AND NOT hidden AND points > 0
-  AND (points > $3 OR (points = $3 AND user_id < $4))
+SELECT (SELECT count(*) FROM points_totals
+        WHERE scope = $1 AND period = $2 AND NOT hidden AND points > $3)
+     + (SELECT count(*) FROM points_totals
+        WHERE scope = $1 AND period = $2 AND NOT hidden AND points = $3 AND user_id < $4)
 """
+"""Two range counts on the rank index (an OR of both would scan all of the period's rows)."""
 
 
 async def leaderboard(
