@@ -123,16 +123,18 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, RecursionError):
             raise _invalid("token header is not supported") from None
-        alg = header.get("alg")
+        alg, kid = header.get("alg"), header.get("kid")
         if header.get("typ", "JWT") not in ("JWT", "jwt") or "crit" in header:
             raise _invalid("token header is not supported")
+        if not isinstance(alg, str):
+            raise _invalid("token algorithm is not accepted")
         if alg == HMAC_ALGORITHM and self._secrets:
             claims = self._verify_hmac(token)
         elif alg in ASYMMETRIC_ALGORITHMS and self._public:
-            key = self._public.get(header.get("kid"))  # type: ignore[arg-type]
+            key = self._public.get(kid) if isinstance(kid, str) else None
             if key is None or key.algorithm_name != alg:
                 raise _invalid("token 'kid' names no configured key for its algorithm")
-            claims = self._decode(token, key, str(alg))
+            claims = self._decode(token, key, alg)
         else:
             raise _invalid("token algorithm is not accepted")
         return self._check_claims(claims)
