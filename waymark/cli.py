@@ -167,7 +167,7 @@ def masked_settings(settings: Settings) -> dict[str, str]:
         value = getattr(settings, field.name)
         if field.name == "api_keys":
             text = ",".join(f"{k.name}:***:{'+'.join(sorted(k.scopes))}" for k in value)
-        elif any(word in field.name for word in ("secret", "password", "token")):
+        elif not field.repr or any(w in field.name for w in ("secret", "password", "token")):
             text = "***" if value else ""
         elif field.name.endswith("_url") and value:
             text = mask_url(value)

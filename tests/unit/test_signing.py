@@ -17,6 +17,7 @@ from aggregator.signing import (
     public_key_of,
 )
 from devstack.embedded import load_or_create_cert_key
+from waymark.cli import masked_settings
 from waymark.settings import Settings, SettingsError
 from workers.context import WorkerConfig
 from workers.metrics import WorkerMetrics
@@ -130,6 +131,9 @@ def test_settings_read_the_signing_key_and_retired_keys_and_refuse_bad_ones() ->
 def test_the_signer_never_shows_its_private_key() -> None:
     signer = load_signer(RFC8037_D)
     assert RFC8037_D not in repr(signer) and RFC8037_D not in json.dumps(signer.jwks())
+    shown = masked_settings(Settings(cert_signing_key=RFC8037_D, cert_retired_keys=(RFC8037_X,)))
+    assert shown["cert_signing_key"] == "***" and RFC8037_D not in str(shown)
+    assert shown["cert_retired_keys"] == str((RFC8037_X,))  # public keys: shown
 
 
 def test_the_dev_stack_creates_a_private_signing_key_once_and_reuses_it(tmp_path: Path) -> None:
