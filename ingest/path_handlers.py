@@ -10,7 +10,7 @@ from aiohttp import web
 
 from aggregator import path_progress, paths
 from ingest.body import decode_as, read_body
-from ingest.context import POOL, RULES, SETTINGS
+from ingest.context import POOL, QUEUE, RULES, SETTINGS
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
 from ingest.replica import reading
@@ -28,7 +28,7 @@ async def put_path(request: web.Request) -> web.Response:
     for c in view.courses:  # an enrollment's path_id is checked against fresh rules here
         app[RULES].forget(c.course_id)
     if moved:
-        await path_progress.recompute_path(app[POOL], view.path_id)
+        await app[QUEUE].enqueue_job("recompute_path", view.path_id)
     return json_response(view)
 
 

@@ -27,7 +27,7 @@ from arq.cron import cron
 from arq.worker import Worker, func
 from prometheus_client import start_http_server
 
-from aggregator import ledger
+from aggregator import ledger, path_progress
 from aggregator.achievement_backfill import backfill
 from aggregator.recompute import recompute_catalog
 from waymark.settings import Settings
@@ -149,6 +149,13 @@ async def backfill_achievement(ctx: dict[str, Any], achievement_id: str, version
     return done
 
 
+async def recompute_path(ctx: dict[str, Any], path_id: str) -> int:
+    """Refresh the stored path progress of every learner of a changed path's courses."""
+    done = await path_progress.recompute_path(state(ctx).pool, path_id)
+    log.info("path_recomputed", path_id=path_id, learners=done)
+    return done
+
+
 async def _schedule(st: WorkerState, queue: ArqRedis) -> None:
     interval = st.settings.scheduler_interval_ms / 1000
     task = asyncio.current_task()
@@ -184,7 +191,7 @@ def create_worker(config: WorkerConfig, *, handle_signals: bool = True) -> Worke
     assert settings.queue_url is not None
     return Worker(
         functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5),
-                   func(backfill_achievement, max_tries=5)],
+                   func(backfill_achievement, max_tries=5), func(recompute_path, max_tries=5)],
         cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True)],
         redis_settings=RedisSettings.from_dsn(settings.queue_url),
         on_startup=startup,

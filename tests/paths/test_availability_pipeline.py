@@ -10,6 +10,7 @@ from tests.helpers import auth, event, now_ms
 from tests.integration.test_pipeline import post
 from tests.pipeline import Pipeline
 from tests.progress.support import outbox
+from workers.main import recompute_path
 
 CATALOG: dict[str, Any] = {"modules": [
     {"module_id": "m1", "sequential": True, "chapters": [
@@ -89,3 +90,12 @@ async def test_path_events_are_written_once_per_change(
     rows = [r for r in await outbox(database_url) if r["type"].startswith("path.")]
     assert [r["type"] for r in rows] == ["path.progressed", "path.progressed", "path.completed"]
     assert '"percent_complete": 50.0' in rows[0]["payload"]
+    await client.put("/v1/courses/c-3", json=one, headers=auth())
+    grown = {"courses": [*path["courses"], {"course_id": "c-3"}]}
+    assert (await client.put("/v1/paths/p-1", json=grown, headers=auth())).status == 200
+    assert await recompute_path(pipeline.ctx, "p-1") == 1  # the job the PUT queued
+    rows = [r for r in await outbox(database_url) if r["type"].startswith("path.")][3:]
+    assert [r["type"] for r in rows] == ["path.progressed"]
+    assert '"percent_complete": 66.67' in rows[0]["payload"]
+    view = await (await client.get("/v1/users/u-1/paths/p-1", headers=auth())).json()
+    assert view["status"] == "in_progress" and view["current_course_id"] == "c-3"
