@@ -138,8 +138,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"retained batches: {report.retained}; applied again: {report.applied}; "
           f"already in the database: {report.already}; "
-          f"domain events already in the stream: {report.marked}")
-    return 0
+          f"domain events already in the stream: {report.marked}; "
+          f"keys that failed again: {report.failed_keys}")
+    return 1 if report.failed_keys else 0
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:

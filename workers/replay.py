@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import asyncpg
 import structlog
 
 from aggregator import outbox
 from aggregator.apply import apply_batch
 from aggregator.db import Conn
+from aggregator.signing import CertificateSigner
 from aggregator.tombstones import drop_erased
 from buffer.cluster import RedisClient
 from buffer.erasure import tombstones
@@ -48,6 +50,8 @@ class ReplayReport:
     """Batches the restored ledger holds: nothing to do."""
     marked: int = 0
     """Domain events of the replayed batches found in the stream: marked sent, not sent again."""
+    failed_keys: int = 0
+    """Keys that failed to apply again (dead-lettered the first time too); see the log."""
 
 
 async def mark_relayed(conn: Conn, redis: RedisClient, stream: str) -> int:
@@ -79,6 +83,32 @@ async def without_erased(redis: RedisClient, shards: int, batch: DrainedBatch) -
     return replace(batch, entries=drop_erased(batch.entries, erased))
 
 
+async def apply_again(
+    pool: asyncpg.Pool[asyncpg.Record], batch: DrainedBatch, settings: Settings,
+    signer: CertificateSigner | None, report: ReplayReport,
+) -> bool:
+    """Apply ``batch`` as the workers did; False if the ledger has it. A batch that fails (it
+    held a key the workers dead-lettered: that key waits in the dead letters) is applied key
+    by key, as parts ``<id>.rN``, and the keys that fail again are counted and skipped."""
+    gap_ms = settings.session_gap_s * 1000
+    try:
+        async with pool.acquire() as conn:
+            return (await apply_batch(conn, batch, gap_ms, signer)).applied
+    except Exception as error:  # the apply step's own error, as the flusher meets it
+        log.warning("replay_batch_failed", batch_id=batch.batch_id, error=str(error))
+    applied = False
+    for i, entry in enumerate(batch.entries):
+        part = replace(batch, batch_id=f"{batch.batch_id}.r{i}", entries=[entry])
+        try:
+            async with pool.acquire() as conn:
+                applied |= (await apply_batch(conn, part, gap_ms, signer)).applied
+        except Exception as error:
+            report.failed_keys += 1
+            log.error("replay_key_failed", batch_id=batch.batch_id, key=entry[0],
+                      error=str(error))
+    return applied
+
+
 async def replay(settings: Settings) -> ReplayReport:
     report = ReplayReport()
     signer = cert_signer(settings)
@@ -90,9 +120,8 @@ async def replay(settings: Settings) -> ReplayReport:
             async for kept in retained(backends.redis, settings.shards):
                 report.retained += 1
                 batch = await without_erased(backends.redis, settings.shards, kept.batch)
-                async with backends.pool.acquire() as conn:
-                    result = await apply_batch(conn, batch, settings.session_gap_s * 1000, signer)
-                if result.applied:
+                applied = await apply_again(backends.pool, batch, settings, signer, report)
+                if applied:
                     report.applied += 1
                     log.info("replay_applied", batch_id=kept.batch.batch_id,
                              keys=len(kept.batch.entries))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
+import asyncpg
 from aiohttp.test_utils import TestClient
 
 from buffer.replay import retained
@@ -11,6 +13,7 @@ from tests.helpers import event
 from tests.integration.test_pipeline import post
 from tests.pipeline import Pipeline
 from waymark.settings import Settings
+from workers.replay import ReplayReport, apply_again
 
 
 async def test_every_applied_batch_is_retained_in_order_with_its_entries(
@@ -42,3 +45,26 @@ async def test_nothing_is_retained_without_a_retention_and_old_batches_are_trimm
         kept = [b async for b in retained(pipeline.buffer.redis, settings.shards)]
     assert 1 <= len(kept) <= 51  # the first node, past the retention, is gone
     assert kept[-1].batch.entries[0][0] == "u-1|c-1|last"
+
+
+async def test_a_batch_with_a_key_that_fails_again_is_applied_key_by_key(
+    client: TestClient, settings: Settings
+) -> None:
+    """A retained batch may hold a key the workers dead-lettered: the rest still comes back."""
+    async with Pipeline.open(settings) as pipeline:
+        await post(client, [event("chapter_completed", user_id="u1", chapter_id="ch")])
+        shard = pipeline.buffer.shard_of("u1")
+        drained = await pipeline.buffer.drain(shard, 10)
+        assert drained is not None
+        poisoned = replace(drained, entries=[("u1|c-1|bad", b"\xc1not msgpack"), *drained.entries])
+        report = ReplayReport()
+        applied = await apply_again(pipeline.state.pool, poisoned, settings, None, report)
+        again = await apply_again(pipeline.state.pool, poisoned, settings, None, ReplayReport())
+    assert (applied, report.failed_keys) == (True, 1)
+    assert again is False  # the good key's part is in the ledger now
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT chapter_id, completed FROM chapter_progress")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [("ch", True)]
