@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from ingest.routes import ROUTES
 from tests.conftest import ADMIN_KEY, INGEST_KEY, READ_KEY
 from tests.helpers import CATALOG, auth, event
 from tests.integration.test_rejections import buffer_is_empty, error_of
@@ -18,8 +19,11 @@ from tests.pipeline import Pipeline
 from tests.security.conftest import OLD_TOKEN_SECRET, bearer
 
 ME, OTHER = "u-me", "u-other"
-ANY_USER_TOKEN = {("GET", "/v1/leaderboards/points")}
-"""Routes without a user in the path that any user token may read (its own rank is added)."""
+ANY_USER_TOKEN = {("GET", "/v1/leaderboards/points"),
+                  ("GET", "/v1/certificates/{certificate_id}.pdf")}
+"""Routes without a user in the path that any user token may read: the leaderboard (its own rank
+is added), a certificate's PDF (the handler answers only the token's own: 403 for another's,
+tested in tests/certificates)."""
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -145,10 +149,16 @@ async def test_api_keys_keep_to_their_scopes(
     assert resp.status == status
 
 
+PUBLIC_V1 = {("GET", "/v1/certificates/keys"), ("GET", "/v1/certificates/verify/{code}")}
+"""The /v1 routes anyone may call: certificate checks (public keys, verify by code)."""
+
+
 async def test_every_v1_route_refuses_a_missing_or_bad_credential(client: TestClient) -> None:
+    public = {(r.method, r.path) for r in ROUTES if r.scope is None and r.path.startswith("/v1/")}
+    assert public == PUBLIC_V1  # a public /v1 route is a decision: it is listed above
     forged = bearer(ME, "an-attackers-own-secret-0123456789ab")
     for method, template in routes(client.server.app):
-        if not template.startswith("/v1/"):
+        if not template.startswith("/v1/") or (method, template) in PUBLIC_V1:
             continue
         for headers in ({}, {"Authorization": "Bearer nope"}, forged):
             resp = await send(client, method, fill(template, ME), headers)
