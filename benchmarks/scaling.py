@@ -24,16 +24,24 @@ from typing import Any
 STAGES = ("serve", "workers", "redis", "postgres")
 
 
-def run_once(workload: str, seconds: float, workers: int, masters: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run.json"
-        subprocess.run(
-            [sys.executable, "-m", "benchmarks.run", "--workload", workload, "--seconds",
-             str(seconds), "--workers", str(workers), "--redis-masters", str(masters),
-             "--only-waymark", "--probes", "5", "--json", str(out)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        report: dict[str, Any] = json.loads(out.read_text())["waymark"]
-    return report
+def run_once(workload: str, seconds: float, workers: int, masters: int,
+             tries: int = 2) -> dict[str, Any]:
+    """One ``benchmarks.run``; a run that fails (a port taken by another process between
+    choosing and binding it) is tried again, and its log shown."""
+    for attempt in range(1, tries + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run.json"
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.run", "--workload", workload, "--seconds",
+                 str(seconds), "--workers", str(workers), "--redis-masters", str(masters),
+                 "--only-waymark", "--probes", "5", "--json", str(out)],
+                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if done.returncode == 0:
+                report: dict[str, Any] = json.loads(out.read_text())["waymark"]
+                return report
+        print(f"run {workers}x{masters} failed (try {attempt}):\n{done.stderr[-3000:]}",
+              file=sys.stderr)
+    raise SystemExit(f"benchmarks.run failed {tries} times for {workers}x{masters}")
 
 
 def row(workers: int, masters: int, r: dict[str, Any]) -> str:
