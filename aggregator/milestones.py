@@ -1,7 +1,8 @@
 """Learner milestones in the apply transaction: what each learner has ever achieved, kept current.
 
-``learner_milestones`` holds one row per chapter ever completed, course ever completed, quiz ever
-passed and quiz ever passed at 100 %, with the earliest moment known (``aggregator.
+``learner_milestones`` holds one row per chapter ever completed, course ever completed, path ever
+completed (every required course ever completed), quiz ever passed and quiz ever passed at
+100 %, with the earliest moment known (``aggregator.
 achievement_rules``). Rows are written from what the batch already has — the chapter states'
 completing events, the quiz keys it reassessed, the course pairs it rolled up — with one upsert
 that only moves a row earlier; nothing is read per learner. ``record`` returns the users whose
@@ -52,6 +53,17 @@ SELECT cp.user_id, cp.course_id, (extract(epoch FROM cp.completed_at) * 1000)::i
 FROM course_progress cp
 JOIN unnest($1::text[], $2::text[]) AS k(user_id, course_id) USING (user_id, course_id)
 WHERE cp.status = 'completed' AND cp.completed_at IS NOT NULL
+"""
+_PATHS = """
+WITH k AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id)),
+p AS (SELECT DISTINCT k.user_id, pc.path_id FROM k JOIN path_courses pc USING (course_id))
+SELECT p.user_id, p.path_id, max(m.ts) AS ts
+FROM p
+JOIN path_courses pc ON pc.path_id = p.path_id AND pc.required
+LEFT JOIN learner_milestones m ON m.user_id = p.user_id AND m.kind = 'course'
+                              AND m.course_id = pc.course_id AND m.item_id = ''
+GROUP BY p.user_id, p.path_id
+HAVING count(m.user_id) = count(*)
 """
 
 
@@ -124,6 +136,27 @@ async def course_milestones(
     return {(r["user_id"], "course", r["course_id"], ""): Moment(r["ts"]) for r in rows}
 
 
+async def path_milestones(
+    conn: Conn, pairs: Iterable[tuple[str, str]]
+) -> dict[MilestoneKey, Moment]:
+    """The paths through ``pairs``' courses whose every required course the learner has ever
+    completed, at the latest of those completions (the one that finished the path)."""
+    ps = sorted(set(pairs))
+    if not ps:
+        return {}
+    rows = await conn.fetch(_PATHS, [p[0] for p in ps], [p[1] for p in ps])
+    return {(r["user_id"], "path", "", r["path_id"]): Moment(r["ts"]) for r in rows}
+
+
+async def courses_and_paths(conn: Conn, pairs: Iterable[tuple[str, str]]) -> Recorded:
+    """Record the completed courses among ``pairs``, then the paths they complete."""
+    ps = sorted(set(pairs))
+    courses = await course_milestones(conn, ps)
+    out = await upsert(conn, courses)
+    out.merge(await upsert(conn, await path_milestones(conn, [(k[0], k[2]) for k in courses])))
+    return out
+
+
 async def record(
     conn: Conn,
     chapters: Mapping[tuple[str, str, str], ChapterState],
@@ -137,7 +170,7 @@ async def record(
     # A course completes only when one of its chapters gains a completing fact (or its catalog
     # changes: the recompute passes its pairs here too).
     touched = {(k[0], k[2]) for k in found if k[1] == "chapter"} & set(rolled_pairs)
-    out.merge(await upsert(conn, await course_milestones(conn, touched)))
+    out.merge(await courses_and_paths(conn, touched))
     return out
 
 

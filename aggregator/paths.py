@@ -17,6 +17,7 @@ from typing import Annotated
 
 import msgspec
 
+from aggregator.certificates import CertificateRule
 from aggregator.db import Conn
 from waymark_client.wire import Id
 
@@ -36,6 +37,8 @@ class PathDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     courses: list[PathCourse] = []
     sequential: bool = False
     """Each required course is locked until the required courses before it are completed."""
+    certificate: CertificateRule | None = None
+    """Issue a certificate once the learner has ever completed every required course."""
 
 
 class PathView(msgspec.Struct, kw_only=True):
@@ -47,6 +50,7 @@ class PathView(msgspec.Struct, kw_only=True):
     title: str
     sequential: bool
     courses: list[PathCourse]
+    certificate: CertificateRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,8 @@ async def load(conn: Conn, path_id: str) -> PathView | None:
         return None
     doc = _doc(row["doc"])
     return PathView(path_id=path_id, version=row["version"], updated_at=row["updated_at"],
-                    title=doc.title, sequential=doc.sequential, courses=doc.courses)
+                    title=doc.title, sequential=doc.sequential, courses=doc.courses,
+                    certificate=doc.certificate)
 
 
 async def load_paths(

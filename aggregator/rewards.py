@@ -50,6 +50,8 @@ async def after_apply(
                                          earliest_activity(chapters, quiz_ts))
     due = {(k[0], k[2]) for k, _ in rec.new_of("course")} | {k[:2] for k in keys}
     events += await certificates.issue_due(conn, due, signer)
+    events += await certificates.issue_due_paths(
+        conn, [(k[0], k[3]) for k, _ in rec.new_of("path")], signer)
     return events
 
 
@@ -64,8 +66,24 @@ async def after_recompute(
     conn: Conn, pairs: list[tuple[str, str]], signer: CertificateSigner | None
 ) -> list[DomainEvent]:
     """What a catalog change makes due for ``pairs``: completed courses, points, awards."""
-    rec = await milestones.upsert(conn, await milestones.course_milestones(conn, pairs))
+    rec = await milestones.courses_and_paths(conn, pairs)
     rows = await conn.fetch(_CHAPTERS_OF, [p[0] for p in pairs], [p[1] for p in pairs])
     await points.chapter_points(conn, [(r[0], r[1], r[2], r[3]) for r in rows])
     events = await achievements.evaluate(conn, rec.moved_users, {})
-    return events + await certificates.issue_due(conn, pairs, signer)
+    events += await certificates.issue_due(conn, pairs, signer)
+    return events + await certificates.issue_due_paths(conn, await _paths_of(conn, pairs), signer)
+
+
+_PATHS_OF = """
+SELECT DISTINCT m.user_id, m.item_id FROM learner_milestones m
+JOIN path_courses pc ON pc.path_id = m.item_id
+JOIN unnest($1::text[], $2::text[]) AS k(user_id, course_id)
+  ON k.user_id = m.user_id AND k.course_id = pc.course_id
+WHERE m.kind = 'path' AND m.course_id = ''
+"""
+
+
+async def _paths_of(conn: Conn, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (user, path) ever completed among the paths through ``pairs``' courses."""
+    rows = await conn.fetch(_PATHS_OF, [p[0] for p in pairs], [p[1] for p in pairs])
+    return [(r[0], r[1]) for r in rows]

@@ -154,3 +154,62 @@ async def test_leaderboards_rank_by_points_and_an_opted_out_learner_appears_nowh
     for bad in ("period=year", "limit=0", "limit=x"):
         resp = await client.get(f"/v1/leaderboards/points?{bad}", headers=auth(READ_KEY))
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_query"
+
+
+async def test_a_path_ever_completed_counts_and_issues_its_certificate_once(
+    client: TestClient, pipeline: Pipeline, redis_url: str, database_url: str
+) -> None:
+    await reset_state(redis_url, database_url)
+    for c in ("c-1", "c-2"):
+        cat = {"title": c, "modules": [{"module_id": "m", "chapters": [{"chapter_id": "ch-1"}]}]}
+        assert (await client.put(f"/v1/courses/{c}", json=cat, headers=auth())).status == 200
+    path = {"title": "Track", "courses": [{"course_id": "c-1"}, {"course_id": "c-2"}],
+            "certificate": {"enabled": True}}
+    assert (await client.put("/v1/paths/p-1", json=path, headers=auth())).status == 200
+    status, _ = await define(client, "pathfinder", {
+        "points": 4, "criteria": {"kind": "paths_completed", "threshold": 1}})
+    assert status == 200
+    t = now_ms() - 60_000
+    await send(client, event("chapter_completed", id="x1", user_id="u-1", course_id="c-1",
+                             chapter_id="ch-1", ts=t + 1))
+    await pipeline.flush()
+    assert await outbox(database_url, "certificate.issued") == []
+    # the path's last course, then a reset and its completion again: nothing more is issued
+    await send(client, event("chapter_completed", id="x2", user_id="u-1", course_id="c-2",
+                             chapter_id="ch-1", ts=t + 2))
+    await pipeline.flush()
+    await send(client, event("course_reset", id="x3", user_id="u-1", course_id="c-2", ts=t + 3),
+               event("chapter_completed", id="x4", user_id="u-1", course_id="c-2",
+                     chapter_id="ch-1", ts=t + 4))
+    await pipeline.flush()
+    certs = await outbox(database_url, "certificate.issued")
+    assert len(certs) == 1 and '"path_id": "p-1"' in certs[0]["payload"]
+    got = await (await client.get("/v1/users/u-1/achievements", headers=auth())).json()
+    assert [a["achievement_id"] for a in got["achievements"]] == ["pathfinder"]
+    awarded = datetime.fromisoformat(got["achievements"][0]["awarded_at"])
+    assert awarded == datetime.fromtimestamp((t + 2) / 1000, UTC)
+
+
+async def test_a_certificate_with_a_quiz_minimum_waits_for_the_quiz(
+    client: TestClient, pipeline: Pipeline, redis_url: str, database_url: str
+) -> None:
+    await reset_state(redis_url, database_url)
+    cat = {"title": "Quizzed", "certificate": {"enabled": True, "min_quiz_percent": 80},
+           "modules": [{"module_id": "m", "chapters": [{"chapter_id": "ch-1"}]}],
+           "quizzes": [{"quiz_id": "q-1"}]}
+    assert (await client.put("/v1/courses/c-1", json=cat, headers=auth())).status == 200
+    status, _ = await define(client, "ace", {"criteria": {"kind": "quiz_perfect", "threshold": 1}})
+    assert status == 200
+    t = now_ms() - 60_000
+    await send(client, event("chapter_completed", id="q0", user_id="u-1", chapter_id="ch-1",
+                             ts=t),
+               event("quiz_attempt", id="q1", user_id="u-1", quiz_id="q-1", attempt_id="a1",
+                     score=7, max_score=10, ts=t + 1))
+    await pipeline.flush()
+    assert await outbox(database_url, "certificate.issued") == []
+    await send(client, event("quiz_attempt", id="q2", user_id="u-1", quiz_id="q-1",
+                             attempt_id="a2", score=10, max_score=10, ts=t + 2))
+    await pipeline.flush()
+    assert len(await outbox(database_url, "certificate.issued")) == 1
+    got = await (await client.get("/v1/users/u-1/achievements", headers=auth())).json()
+    assert [a["achievement_id"] for a in got["achievements"]] == ["ace"]
