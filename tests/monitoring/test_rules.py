@@ -30,3 +30,11 @@ def test_the_alerting_rules_pass_their_promtool_unit_tests() -> None:
     out = subprocess.run([promtool(), "test", "rules", RULES_TEST.name], cwd=RULES_TEST.parent,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_example_prometheus_configuration_is_valid() -> None:
+    config = RULES.parent / "prometheus.yml"
+    out = subprocess.run([promtool(), "check", "config", config.name], cwd=config.parent,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "9464" in config.read_text()  # the HTTP server's own metrics listener
