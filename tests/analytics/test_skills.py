@@ -19,7 +19,7 @@ from tests.analytics.support import send_in_any_order
 from tests.helpers import auth, now_ms
 from tests.integration.test_merge_property import reset_state
 from tests.pipeline import Pipeline
-from tests.reference import chapter_state
+from tests.reference import chapter_state, course_visible
 
 BASE_TS = now_ms() - 86_400_000
 
@@ -56,7 +56,8 @@ TAGS = [("c-1", "chapter", "ch-1", ["py"]), ("c-1", "chapter", "ch-2", ["py", "s
 def reference(events: list[dict[str, Any]], user: str) -> dict[str, tuple[float, str, int]]:
     distinct = list({e["id"]: e for e in events}.values())
     mine = [e for e in distinct if e["user_id"] == user]
-    courses = {e["course_id"] for e in mine}
+    # a course whose only events are uncompletes is invisible: not counted
+    courses = {e["course_id"] for e in mine if course_visible(mine, user, e["course_id"])}
     dropped = set()
     for course in courses:
         enrolls = sorted((e["ts"], e["id"], e["status"]) for e in mine
