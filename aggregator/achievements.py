@@ -39,7 +39,6 @@ from waymark_client.wire import Id
 
 MAX_POINTS = 1_000_000
 MAX_THRESHOLD = 10**12
-NEVER = 2**63 - 1
 Text = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^[^\x00]*$")]
 
 
@@ -223,21 +222,20 @@ async def evaluate(
     counting = [d for d in defs if d.criterion.kind in COUNTED]
     timed = [d for d in defs if d.criterion.kind not in COUNTED]
     users = set(moved_users) if counting else set()
-    if timed and active:
-        need = min(d.criterion.threshold for d in timed)
-        for r in await conn.fetch(_DAY_TOTALS, sorted(active)):
-            if r["streak"] >= need or r["time_ms"] >= need * 1000:
-                users.add(r["user_id"])
-    if not users:
+    asked = sorted(users | set(active)) if timed else sorted(users)
+    if not asked:
         return []
     held = {(r["user_id"], r["achievement_id"]): Moment(r["awarded_ts"], r["awarded_event_id"])
-            for r in await conn.fetch(_AWARDS, sorted(users))}
-    # A learner holding every definition is settled unless the batch moved a milestone or
-    # brought an event earlier than one of the moments (a late event may move it).
-    moved_set = set(moved_users)
-    ordered = [u for u in sorted(users) if u in moved_set or not all(
-        (u, d.achievement_id) in held and active.get(u, NEVER) >= held[(u, d.achievement_id)].ts
-        for d in defs)]
+            for r in await conn.fetch(_AWARDS, asked)}
+    if timed and active:
+        # an active learner is read only when their day totals reach a time or streak criterion
+        # they do not hold yet, or the batch brought an event earlier than its moment
+        for r in await conn.fetch(_DAY_TOTALS, sorted(active)):
+            u = r["user_id"]
+            if any(_reached(d, r["streak"], r["time_ms"]) and _open(held.get(
+                    (u, d.achievement_id)), active[u]) for d in timed):
+                users.add(u)
+    ordered = sorted(users)
     if not ordered:
         return []
     histories = await _histories(conn, ordered, activity=bool(timed))
@@ -257,6 +255,17 @@ async def evaluate(
         await conn.execute(_MOVE_AWARDS, [u for u, _, _ in moved], [a for _, a, _ in moved],
                            [m.ts for _, _, m in moved], [m.id for _, _, m in moved])
     return await _award(conn, new)
+
+
+def _reached(d: Definition, streak: int, time_ms: int) -> bool:
+    if d.criterion.kind == "streak_days":
+        return streak >= d.criterion.threshold
+    return time_ms >= d.criterion.threshold * 1000
+
+
+def _open(held: Moment | None, earliest_ts: int) -> bool:
+    """Can this batch change the award: none yet, or an event earlier than its moment."""
+    return held is None or earliest_ts <= held.ts
 
 
 async def _award(conn: Conn, new: list[tuple[str, Definition, Moment]]) -> list[DomainEvent]:
