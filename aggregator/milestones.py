@@ -42,11 +42,11 @@ UNION ALL
 SELECT 'chapter', s.user_id, s.course_id, s.fact_chapter_id, s.fact_ts, s.fact_event_id
 FROM quiz_summary s JOIN k USING (user_id, course_id, quiz_id) WHERE s.fact_chapter_id IS NOT NULL
 UNION ALL
-SELECT DISTINCT ON (q.user_id, q.course_id, q.quiz_id) 'quiz_perfect', q.user_id, q.course_id,
-       q.quiz_id, (extract(epoch FROM q.ts) * 1000)::int8, q.event_id
-FROM quiz_attempts q JOIN k USING (user_id, course_id, quiz_id)
-WHERE q.status = 'counted' AND q.percent >= 100
-ORDER BY 2, 3, 4, 1, 5, 6
+(SELECT DISTINCT ON (q.user_id, q.course_id, q.quiz_id) 'quiz_perfect', q.user_id, q.course_id,
+        q.quiz_id, (extract(epoch FROM q.ts) * 1000)::int8, q.event_id
+ FROM quiz_attempts q JOIN k USING (user_id, course_id, quiz_id)
+ WHERE q.status = 'counted' AND q.percent >= 100
+ ORDER BY q.user_id, q.course_id, q.quiz_id, q.ts, q.event_id)
 """
 _COURSES = """
 SELECT cp.user_id, cp.course_id, (extract(epoch FROM cp.completed_at) * 1000)::int8 AS ts

@@ -213,3 +213,12 @@ async def test_a_certificate_with_a_quiz_minimum_waits_for_the_quiz(
     assert len(await outbox(database_url, "certificate.issued")) == 1
     got = await (await client.get("/v1/users/u-1/achievements", headers=auth())).json()
     assert [a["achievement_id"] for a in got["achievements"]] == ["ace"]
+    # a perfect attempt from before arrives late: the moment moves to it, nothing else happens
+    await send(client, event("quiz_attempt", id="q3", user_id="u-1", quiz_id="q-1",
+                             attempt_id="a0", score=10, max_score=10, ts=t - 5))
+    await pipeline.flush()
+    got = await (await client.get("/v1/users/u-1/achievements", headers=auth())).json()
+    awarded = datetime.fromisoformat(got["achievements"][0]["awarded_at"])
+    assert awarded == datetime.fromtimestamp((t - 5) / 1000, UTC)
+    assert len(await outbox(database_url, "achievement.awarded")) == 1
+    assert len(await outbox(database_url, "certificate.issued")) == 1
