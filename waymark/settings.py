@@ -296,7 +296,11 @@ def _security_values(e: Mapping[str, str]) -> dict[str, object]:
     if e.get("WAYMARK_USER_TOKEN_SECRET"):
         values["user_token_secrets"] = parse_token_secrets(e["WAYMARK_USER_TOKEN_SECRET"])
     if e.get("WAYMARK_USER_TOKEN_JWKS"):
-        values["user_token_jwks"] = Path(e["WAYMARK_USER_TOKEN_JWKS"])
+        from ingest.tokens import load_jwks  # a file that is not a usable JWKS stops the start
+
+        jwks = Path(e["WAYMARK_USER_TOKEN_JWKS"])
+        load_jwks(jwks)
+        values["user_token_jwks"] = jwks
     if e.get("WAYMARK_USER_TOKEN_AUDIENCE"):
         values["user_token_audience"] = e["WAYMARK_USER_TOKEN_AUDIENCE"]
     values.update(_certificate_keys(e))
