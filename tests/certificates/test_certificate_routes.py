@@ -199,3 +199,14 @@ async def test_verification_is_rate_limited_per_client_address(
         assert (await refused.json())["error"]["code"] == "rate_limited"
         # the bucket is the address's, not a key's: an API key's reads are not spent by it
         assert (await client.get("/v1/users/u-1/certificates", headers=READ)).status == 200
+
+
+async def test_without_a_signing_key_no_key_is_served_and_issued_certificates_still_verify(
+    settings: Settings, database_url: str, signer: CertificateSigner
+) -> None:
+    row = await issue(database_url, signer)
+    async with TestClient(await _server(settings.replace(cert_signing_key=None))) as client:
+        jwks = await (await client.get("/v1/certificates/keys")).json()
+        status, body = await verify(client, row["code"])
+    assert jwks == {"keys": []}
+    assert status == 200 and signer.verify(body["document"], body["kid"], body["signature"])
