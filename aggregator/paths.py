@@ -34,7 +34,7 @@ class PathDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``PUT /v1/paths/{path_id}``."""
 
     title: Title = ""
-    courses: list[PathCourse] = []
+    courses: Annotated[list[PathCourse], msgspec.Meta(min_length=1, max_length=MAX_COURSES)]
     sequential: bool = False
     """Each required course is locked until the required courses before it are completed."""
     certificate: CertificateRule | None = None
@@ -70,6 +70,15 @@ class PathDefinition:
 
 class PathError(ValueError):
     code = "invalid_catalog"
+
+
+def decode(body: bytes) -> PathDocument:
+    """A ``PUT`` body as a path; a schema violation is a :class:`PathError` naming the field
+    (``msgspec.DecodeError`` for a body that is not JSON)."""
+    try:
+        return _doc(body)
+    except msgspec.ValidationError as e:
+        raise PathError(str(e)) from None
 
 
 def validate(doc: PathDocument) -> None:

@@ -6,10 +6,11 @@ its own learner's routes (``self_service`` in ``ingest.routes``).
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from aggregator import path_progress, paths
-from ingest.body import decode_as, read_body
+from ingest.body import read_body
 from ingest.context import POOL, QUEUE, RULES, SETTINGS
 from ingest.errors import BadRequest, NotFound
 from ingest.handlers import json_response
@@ -19,12 +20,14 @@ from ingest.replica import reading
 async def put_path(request: web.Request) -> web.Response:
     app = request.app
     body = await read_body(request, app[SETTINGS].max_body_bytes, app[SETTINGS].body_timeout_s)
-    doc = decode_as("json", body, paths.PathDocument)
     try:
+        doc = paths.decode(body)
         async with app[POOL].acquire() as conn:
             view, moved = await paths.store(conn, request.match_info["path_id"], doc)
     except paths.PathError as e:
         raise BadRequest(str(e), code=e.code) from None
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"body is not valid JSON: {e}", code="malformed_body") from None
     for c in view.courses:  # an enrollment's path_id is checked against fresh rules here
         app[RULES].forget(c.course_id)
     if moved:

@@ -50,8 +50,9 @@ async def test_a_bad_path_is_refused_and_nothing_is_stored(client: TestClient) -
     bad = [
         ({"courses": [{"course_id": "c-1"}, {"course_id": "c-1"}]}, "appears twice"),
         ({"courses": [{"course_id": "c-1"}, {"course_id": "unknown"}]}, "unknown course"),
-        ({"courses": [{"course_id": f"c-{i}"} for i in range(101)]}, "limit is 100"),
-        ({"courses": []}, "at least one course"),
+        ({"courses": [{"course_id": f"c-{i}"} for i in range(101)]}, "length <= 100"),
+        ({"courses": []}, "length >= 1"),
+        ({"title": "no courses"}, "missing required field `courses`"),
     ]
     for doc, words in bad:
         status, body = await put(client, "/v1/paths/p-1", doc)
@@ -120,8 +121,9 @@ async def test_a_learner_reads_their_own_paths_and_no_one_elses(
         assert (await client.get(url, headers=bearer("u-1"))).status == 200
         other = await client.get(url, headers=bearer("u-2"))
         assert other.status == 403
-    assert (await client.put("/v1/paths/p-1", json={"courses": []},
+    assert (await client.put("/v1/paths/p-1", json={"courses": [{"course_id": "c-1"}]},
                              headers=bearer("u-1"))).status == 403
+    assert (await client.get("/v1/paths/p-1", headers=bearer("u-1"))).status == 403
 
 
 async def test_an_enrollment_names_a_path_that_holds_its_course_or_is_rejected(
