@@ -30,7 +30,8 @@ def test_learners_make_every_kind_of_request_without_a_failure_and_their_events_
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     servers = {"REDIS_URL": redis_url, "DATABASE_URL": database_url, "WAYMARK_API_KEYS": API_KEYS,
-               "WAYMARK_USER_TOKEN_SECRET": TOKEN_SECRET, "WAYMARK_LOG_LEVEL": "warning"}
+               "WAYMARK_USER_TOKEN_SECRET": TOKEN_SECRET, "WAYMARK_LOG_LEVEL": "warning",
+               "WAYMARK_METRICS_LISTEN": "api"}  # accepted_events scrapes the API port
     # The learners read with their own tokens, so the ingest key needs no read scope.
     keys = {"WAYMARK_KEY": INGEST_KEY, "WAYMARK_ADMIN_KEY": ADMIN_KEY,
             "WAYMARK_USER_TOKEN_SECRET": TOKEN_SECRET}
