@@ -10,6 +10,7 @@ list, a ``required`` flag or ``sequential`` moves (a title edit keeps it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ import msgspec
 
 from aggregator.certificates import CertificateRule
 from aggregator.db import Conn
-from waymark_client.wire import Id
+from waymark_client.wire import ID_PATTERN, Id
 
 MAX_COURSES = 100
 Title = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^[^\x00]*$")]
@@ -100,6 +101,8 @@ def _shape(doc: PathDocument) -> list[object]:
 
 async def store(conn: Conn, path_id: str, doc: PathDocument) -> tuple[PathView, bool]:
     """Store a path; return its view and whether its version moved."""
+    if not re.fullmatch(ID_PATTERN, path_id):
+        raise PathError(f"path_id {path_id!r} is not an id ({ID_PATTERN})")
     validate(doc)
     ids = [c.course_id for c in doc.courses]
     known = {r["course_id"] for r in await conn.fetch(

@@ -60,6 +60,8 @@ async def test_a_bad_path_is_refused_and_nothing_is_stored(client: TestClient) -
         assert body["error"]["code"] == "invalid_catalog"
         assert words in body["error"]["message"]
     assert (await client.get("/v1/paths/p-1", headers=auth())).status == 404
+    status, body = await put(client, "/v1/paths/no%20spaces", {"courses": [{"course_id": "c-1"}]})
+    assert status == 400 and "is not an id" in body["error"]["message"]
 
 
 async def test_a_learners_path_progress_follows_their_courses(
