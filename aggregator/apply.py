@@ -41,7 +41,7 @@ from aggregator.requirements import chapters_scored
 from aggregator.rollup import recompute_courses
 from aggregator.session_rules import DEFAULT_GAP_MS
 from aggregator.signing import CertificateSigner
-from aggregator.unlocks import unlock_events
+from aggregator.unlocks import course_unlock_events, unlock_events
 from buffer.entries import QuizRecord, decode_chapter, decode_course, decode_quiz
 from buffer.fold import (
     ChapterState,
@@ -158,6 +158,7 @@ async def apply_batch(
         events += quiz_events
         rolled = await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
         events += rolled + await path_progress.after_rollup(conn, rolled)
+        events += await course_unlock_events(conn, rolled)
         await summary.add_activity(conn, summary.chapter_activity(
             data.chapters, [(u, q.ts) for _, u, _, q in data.quizzes]
         ))

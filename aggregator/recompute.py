@@ -20,7 +20,7 @@ from aggregator.events import DomainEvent, append
 from aggregator.requirements import chapters_scored
 from aggregator.rollup import recompute_courses
 from aggregator.signing import CertificateSigner
-from aggregator.unlocks import unlock_events
+from aggregator.unlocks import course_unlock_events, unlock_events
 
 _START = """
 UPDATE catalog_recompute SET state = 'running', started_at = now(), learners_done = 0,
@@ -95,6 +95,7 @@ async def recompute_catalog(
             events = await reassess_quizzes(conn, [(u, course_id) for u in users])
             rolled = await recompute_courses(conn, [(u, course_id) for u in users])
             events += rolled + await path_progress.after_rollup(conn, rolled)
+            events += await course_unlock_events(conn, rolled)
             await summary.refresh_users(conn, users)
             events += await rewards.after_recompute(conn, [(u, course_id) for u in users], signer)
             await append(conn, events)

@@ -99,3 +99,22 @@ async def test_path_events_are_written_once_per_change(
     assert '"percent_complete": 66.67' in rows[0]["payload"]
     view = await (await client.get("/v1/users/u-1/paths/p-1", headers=auth())).json()
     assert view["status"] == "in_progress" and view["current_course_id"] == "c-3"
+
+
+async def test_completing_a_prerequisite_course_unlocks_the_next_one(
+    client: TestClient, pipeline: Pipeline, database_url: str
+) -> None:
+    one = {"modules": [{"module_id": "m", "chapters": [{"chapter_id": "ch-1"}]}]}
+    assert (await client.put("/v1/courses/c-0", json=one, headers=auth())).status == 200
+    after = dict(one, prerequisites=["c-0"])
+    assert (await client.put("/v1/courses/c-1", json=after, headers=auth())).status == 200
+    await post(client, [event("enrollment", status="enrolled", course_id="c-1")])
+    await pipeline.flush()
+    assert states(await read(client))["m"] == ("locked", "prerequisite")
+    await post(client, [event("chapter_completed", course_id="c-0", chapter_id="ch-1")])
+    await pipeline.flush()
+    view = await read(client)
+    assert states(view)["ch-1"] == ("available", None) and view["next_chapter"] == "ch-1"
+    rows = [(r["type"], r["course_id"]) for r in await outbox(database_url)
+            if r["type"] == "chapter.unlocked"]
+    assert rows == [("chapter.unlocked", "c-1"), ("chapter.unlocked", "c-1")]  # m, then ch-1
