@@ -157,7 +157,8 @@ async def apply_batch(
         events += await unlock_events(conn, events)
         events += quiz_events
         rolled = await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
-        events += rolled + await path_progress.after_rollup(conn, rolled)
+        events += rolled + await path_progress.after_rollup(
+            conn, rolled, [(e[0], e[1]) for e in data.enrollments])
         events += await course_unlock_events(conn, rolled)
         await summary.add_activity(conn, summary.chapter_activity(
             data.chapters, [(u, q.ts) for _, u, _, q in data.quizzes]

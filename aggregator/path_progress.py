@@ -10,15 +10,16 @@ Three set-based statements per call, none per learner.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
 
 from aggregator.db import Conn
+from aggregator.enrollment_rules import active_sql
 from aggregator.events import DomainEvent, append
-from aggregator.path_rules import CourseFacts, PathProgressView, path_progress
+from aggregator.path_rules import CourseFacts, PathProgressView, on_path, path_progress
 from aggregator.paths import PathDefinition, load_paths, paths_of_courses
 from aggregator.queries import MAX_LIMIT as MAX_PAGE
 
@@ -36,9 +37,15 @@ class PathList(msgspec.Struct, kw_only=True):
 
 
 _FACTS = """
-SELECT user_id, course_id, percent_complete, status, started_at, completed_at
+SELECT user_id, course_id, percent_complete, status, started_at, completed_at, visible,
+       enrollment_status
 FROM course_progress WHERE user_id = ANY($1::text[]) AND course_id = ANY($2::text[])
 """
+_PATHS_OF_USER = """
+SELECT DISTINCT pc.path_id FROM path_courses pc JOIN course_progress cp
+  ON cp.course_id = pc.course_id AND cp.user_id = $1 AND {active}
+WHERE pc.path_id > $2 ORDER BY pc.path_id LIMIT $3
+""".replace("{active}", active_sql("cp."))
 _INSERT = """
 INSERT INTO path_progress (user_id, path_id)
 SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING
@@ -64,25 +71,23 @@ async def _facts(
     for r in await conn.fetch(_FACTS, list(users), list(courses)):
         pct = None if r["percent_complete"] is None else float(r["percent_complete"])
         out.setdefault(r["user_id"], {})[r["course_id"]] = CourseFacts(
-            pct, r["status"], r["started_at"], r["completed_at"])
+            pct, r["status"], r["started_at"], r["completed_at"], r["visible"],
+            r["enrollment_status"])
     return out
 
 
 async def progress_of(conn: Conn, user_id: str, path_id: str) -> PathProgressView | None:
-    """The learner's progress on a path; None when the path or the learner's record is missing."""
+    """The learner's progress on a path; None when the path is missing or they are not on it."""
     path = (await load_paths(conn, [path_id])).get(path_id)
     if path is None:
         return None
     rows = (await _facts(conn, [user_id], path.course_ids)).get(user_id)
-    return None if not rows else path_progress(path, rows)
+    return path_progress(path, rows) if rows and on_path(rows) else None
 
 
 async def paths_of_user(conn: Conn, user_id: str, limit: int, cursor: str) -> PathList:
     """The paths the learner is on, ``limit`` at a time by ``path_id`` after ``cursor``."""
-    ids = [r["path_id"] for r in await conn.fetch(
-        "SELECT DISTINCT pc.path_id FROM path_courses pc JOIN course_progress cp"
-        " ON cp.course_id = pc.course_id AND cp.user_id = $1 WHERE pc.path_id > $2"
-        " ORDER BY pc.path_id LIMIT $3", user_id, cursor, limit + 1)]
+    ids = [r["path_id"] for r in await conn.fetch(_PATHS_OF_USER, user_id, cursor, limit + 1)]
     more, ids = len(ids) > limit, ids[:limit]
     paths = await load_paths(conn, ids)
     courses = sorted({c for p in paths.values() for c in p.course_ids})
@@ -92,9 +97,12 @@ async def paths_of_user(conn: Conn, user_id: str, limit: int, cursor: str) -> Pa
     return PathList(user_id=user_id, paths=views, next_cursor=ids[-1] if more else None)
 
 
-async def after_rollup(conn: Conn, rolled: Sequence[DomainEvent]) -> list[DomainEvent]:
-    """:func:`refresh` for the pairs of course rollup events (their percent or status moved)."""
-    return await refresh(conn, sorted({(e.user_id, e.course_id) for e in rolled}))
+async def after_rollup(
+    conn: Conn, rolled: Sequence[DomainEvent], enrolled: Iterable[tuple[str, str]] = ()
+) -> list[DomainEvent]:
+    """:func:`refresh` for the pairs of course rollup events (their percent or status moved)
+    and the pairs whose enrollment changed (a drop leaves a path's percent)."""
+    return await refresh(conn, sorted({(e.user_id, e.course_id) for e in rolled} | set(enrolled)))
 
 
 async def refresh(conn: Conn, pairs: Sequence[tuple[str, str]]) -> list[DomainEvent]:
@@ -117,18 +125,20 @@ async def _refresh(
         for pid in by_course.get(c, ()):
             cause[(u, pid)] = c
     keys = sorted(cause)
-    await conn.execute(_INSERT, [u for u, _ in keys], [p for _, p in keys])
-    stored = {(r["user_id"], r["path_id"]): r for r in await conn.fetch(
-        _LOCK, [u for u, _ in keys], [p for _, p in keys])}
     courses = sorted({c for p in paths.values() for c in p.course_ids})
     facts = await _facts(conn, sorted({u for u, _ in keys}), courses)
+    mine = {(u, pid): {c: f for c, f in facts.get(u, {}).items() if c in paths[pid].course_ids}
+            for u, pid in keys}
+    joining = [k for k in keys if on_path(mine[k])]  # a learner who left keeps a stored row
+    await conn.execute(_INSERT, [u for u, _ in joining], [p for _, p in joining])
+    stored = {(r["user_id"], r["path_id"]): r for r in await conn.fetch(
+        _LOCK, [u for u, _ in keys], [p for _, p in keys])}
     events, rows = [], []
     for key in keys:
         u, pid = key
-        mine = {c: f for c, f in facts.get(u, {}).items() if c in paths[pid].course_ids}
-        if not mine:
+        if key not in stored:
             continue
-        view = path_progress(paths[pid], mine)
+        view = path_progress(paths[pid], mine[key])
         old = stored[key]
         rows.append((u, pid, view.percent_complete, view.status, view.started_at,
                      view.completed_at))

@@ -9,6 +9,12 @@ earliest start among its courses; ``completed_at`` the latest completion among i
 courses (the earliest start when none is required). Per course, ``state`` is ``completed``,
 ``locked`` (a sequential path whose earlier required course is not completed),
 ``in_progress`` (it has activity) or ``available``.
+
+Only visible records count (a (user, course) whose only facts are uncompletes does not exist for
+any read), and a dropped course is shown with its state and counts as not completed: it is
+``dropped`` in the path's course list, never completes the path, gives no start or completion
+date, and a drop does not by itself put the learner on the path (:func:`on_path`) — as Canvas
+and Open edX treat a dropped or unenrolled course in a program.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from datetime import datetime
 
 import msgspec
 
+from aggregator.enrollment_rules import DROPPED, is_active
 from aggregator.paths import PathDefinition
 
 
@@ -30,6 +37,17 @@ class CourseFacts:
     status: str
     started_at: datetime | None
     completed_at: datetime | None
+    visible: bool = True
+    enrollment_status: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return is_active(self.visible, self.enrollment_status)
+
+
+def on_path(rows: Mapping[str, CourseFacts]) -> bool:
+    """Is the learner on a path whose courses' records are ``rows``: one active record."""
+    return any(f.active for f in rows.values())
 
 
 class PathCourseProgress(msgspec.Struct, kw_only=True):
@@ -54,23 +72,27 @@ class PathProgressView(msgspec.Struct, kw_only=True):
 
 def path_progress(path: PathDefinition, rows: Mapping[str, CourseFacts]) -> PathProgressView:
     """The learner's progress on ``path`` from their rows of its courses (see module doc)."""
+    rows = {c: f for c, f in rows.items() if f.visible}
+    active = {c: f for c, f in rows.items() if f.active}
     required = [c for c in path.courses if c.required]
     done = {c.course_id for c in path.courses
-            if (f := rows.get(c.course_id)) is not None and f.status == "completed"}
+            if (f := active.get(c.course_id)) is not None and f.status == "completed"}
     n_done = sum(1 for c in required if c.course_id in done)
     percent = round(100 * n_done / len(required), 2) if required else 100.0
-    starts = [f.started_at for f in rows.values() if f.started_at is not None]
+    starts = [f.started_at for f in active.values() if f.started_at is not None]
     started_at = min(starts) if starts else None
     if percent == 100:
         ends = [f.completed_at for c in required
-                if (f := rows.get(c.course_id)) is not None and f.completed_at is not None]
+                if (f := active.get(c.course_id)) is not None and f.completed_at is not None]
         completed_at, status = (max(ends) if ends else started_at), "completed"
     else:
         completed_at, status = None, ("in_progress" if started_at else "not_started")
     courses, blocked = [], False
     for c in path.courses:
         f = rows.get(c.course_id)
-        if c.course_id in done:
+        if f is not None and f.enrollment_status == DROPPED:
+            state = "dropped"
+        elif c.course_id in done:
             state = "completed"
         elif path.sequential and blocked:
             state = "locked"
