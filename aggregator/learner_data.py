@@ -70,7 +70,7 @@ def _day(r: asyncpg.Record, today: date) -> Iterator[Record]:
     )
 
 
-_KINDS = {"P": "progress", "C": "completing", "U": "uncompleted"}
+_KINDS = {"P": "progress", "C": "completing", "U": "uncompleted", "V": "viewed"}
 
 
 def _chapter_events(r: asyncpg.Record, today: date) -> Iterator[Record]:

@@ -7,7 +7,9 @@ step and a recompute agree and a changed threshold or requirement re-decides sto
 
 - ``complete`` (default): ``chapter_completed``, and ``chapter_progress`` with progress ≥ the
   course's ``completion_threshold``.
-- ``view``: every chapter event but an uncomplete completes it.
+- ``view``: every chapter event but an uncomplete completes it, a view (``V``: a
+  ``course_viewed`` naming the chapter) included. Under every other requirement a view stays a
+  ``V``, which the fold ignores: it changes neither progress, time nor completion.
 - ``min_time``: the event whose running sum of time (in (ts, id) order, after the reset) reaches
   N completes it, and so does every later one (an uncomplete is undone by the next event).
   It needs the chapter's whole history: such a chapter is always rebuilt from its log.
@@ -28,7 +30,7 @@ import msgspec
 
 from aggregator.catalog_rules import ChapterRule, Requirement, chapter_rule
 from aggregator.db import Conn
-from buffer.fold import COMPLETING, NONE_TS, PROGRESS, UNCOMPLETE, TailEvent
+from buffer.fold import COMPLETING, NONE_TS, PROGRESS, UNCOMPLETE, VIEWED, TailEvent
 
 DEFAULT = ChapterRule()
 
@@ -70,14 +72,14 @@ def decide(events: Iterable[TailEvent], rule: ChapterRule) -> list[TailEvent]:
     if rule.kind == "view":
         return [e if e.kind == UNCOMPLETE else _as(e, COMPLETING) for e in evs]
     if rule.kind == "min_score":
-        return [e if e.kind == UNCOMPLETE else _as(e, PROGRESS) for e in evs]
+        return [e if e.kind in (UNCOMPLETE, VIEWED) else _as(e, PROGRESS) for e in evs]
     out, total, reached = [], 0, False
     seen: set[str] = set()
     for e in sorted(evs, key=lambda e: (e.ts, e.id)):
         if e.id in seen:
             continue
         seen.add(e.id)
-        if e.kind != UNCOMPLETE:
+        if e.kind not in (UNCOMPLETE, VIEWED):
             total += e.time_ms
             reached = reached or total >= rule.value
             e = _as(e, COMPLETING if reached else PROGRESS)

@@ -20,8 +20,9 @@ import msgspec
 
 from buffer.fold import Base, ChapterState, CourseState, TailEvent
 
-ENTRY_FORMAT = 2
-"""2: a drained chapter is ``[header, [events]]``; 1: ``[header, *events]``."""
+ENTRY_FORMAT = 3
+"""3: a chapter event's kind may also be ``V`` (a ``course_viewed`` naming the chapter), same
+layout; 2: a drained chapter is ``[header, [events]]``; 1: ``[header, *events]``."""
 
 
 class EventSlot(msgspec.Struct, array_like=True, frozen=True):
@@ -34,7 +35,10 @@ class EventSlot(msgspec.Struct, array_like=True, frozen=True):
 
 
 class ChapterOp(msgspec.Struct, array_like=True, frozen=True, tag="c"):
-    """Add ``event`` to a chapter's entry if event number ``ev`` (1-based) is not a duplicate."""
+    """Add ``event`` to a chapter's entry if event number ``ev`` (1-based) is not a duplicate.
+
+    A ``course_viewed`` with a ``chapter_id`` sends one of these (kind ``V``) besides its course
+    op, so the view reaches the chapter's event log."""
 
     ev: int
     keyid: str

@@ -34,6 +34,10 @@ NONE_TS = -1
 PROGRESS = "P"
 COMPLETING = "C"
 UNCOMPLETE = "U"
+VIEWED = "V"
+"""A ``course_viewed`` naming the chapter: kept in the tail and the event log, it changes
+nothing in the fold; the apply step decides it completing where the chapter's requirement is
+``view`` (``aggregator.requirements``)."""
 
 
 class TailEvent(msgspec.Struct, array_like=True, frozen=True):
@@ -93,6 +97,8 @@ def fold(base: Base, ev: TailEvent) -> None:
     as close as the folded history allows.
     """
     ts, eid, kind, p, time_ms, pos = ev.ts, ev.id, ev.kind, ev.progress, ev.time_ms, ev.position_s
+    if kind == VIEWED:
+        return
     in_order = _after(ts, eid, base.upto_ts, base.upto_id)
     if base.empty:
         base.first_ts = base.last_ts = ts
@@ -232,7 +238,7 @@ def needs_rebuild(stored: ChapterState, incoming: ChapterState | None, reset_ts:
     if incoming is None:
         return False
     return any(
-        e.kind != PROGRESS and not _after(e.ts, e.id, base.upto_ts, base.upto_id)
+        e.kind in (COMPLETING, UNCOMPLETE) and not _after(e.ts, e.id, base.upto_ts, base.upto_id)
         for e in incoming.tail
     )
 

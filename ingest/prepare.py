@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from buffer.entries import CourseChange, QuizRecord
-from buffer.fold import COMPLETING, PROGRESS, UNCOMPLETE, TailEvent
+from buffer.fold import COMPLETING, PROGRESS, UNCOMPLETE, VIEWED, TailEvent
 from buffer.keys import keyid
 from buffer.merge_buffer import ShardWrite
 from waymark_client.wire import (
@@ -201,3 +201,6 @@ def _add_ops(w: ShardWrite, n: int, ev: Event, ts: int, rules: CourseRules) -> N
             w.course_op(n, course_key, True, CourseChange("R", ts, ev.id, ""))
         case CourseViewed():
             w.course_op(n, course_key, False, CourseChange("V", ts, ev.id, ev.chapter_id or ""))
+            if ev.chapter_id:  # the chapter's own fact: it completes a "view" requirement
+                tail = TailEvent(ts, ev.id, VIEWED, -1.0, 0, -1.0)
+                w.chapter_op(n, keyid(ev.user_id, ev.course_id, ev.chapter_id), False, tail)

@@ -68,7 +68,8 @@ def chapter_state(
     threshold: float = 100, passing: float = 70, requirement: tuple[Any, ...] | None = None,
 ) -> RefChapter:
     """``requirement``: None (complete), ("view", 0), ("min_time_s", N) or
-    ("min_score", P, quiz_id)."""
+    ("min_score", P, quiz_id). A ``course_viewed`` naming the chapter is one of its events
+    only under ``view`` (which it completes); elsewhere it changes nothing."""
     distinct = {e["id"]: e for e in events}.values()
     resets = [e["ts"] for e in distinct
               if e["type"] == "course_reset" and (e["user_id"], e["course_id"]) == (user, course)]
@@ -77,11 +78,12 @@ def chapter_state(
             if (e["user_id"], e["course_id"], e.get("chapter_id")) == (user, course, chapter)
             and e["ts"] > reset]
     facts = quiz_facts(list(distinct), user, course, reset, passing)
+    kind = requirement[0] if requirement else "complete"
     chapter_events = [e for e in mine if e["type"] in
                       ("chapter_progress", "chapter_completed", "chapter_uncompleted")
                       or (e["type"] == "quiz_attempt" and e["id"] in facts
-                          and requirement is None)]
-    kind = requirement[0] if requirement else "complete"
+                          and requirement is None)
+                      or (e["type"] == "course_viewed" and kind == "view")]
     if kind == "min_score":
         assert requirement is not None
         chapter_events += scored_attempt(list(distinct), user, course, reset, *requirement[1:])

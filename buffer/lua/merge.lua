@@ -123,6 +123,7 @@ end
 -- 11 time_ms 12 pos 13 pos_ts 14 pos_id
 local function fold(b, ev)
   local ts, id, kind, p, tm, pos = ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]
+  if kind == 'V' then return end  -- a view changes nothing in the fold
   if #b == 0 then
     b[1], b[2], b[3], b[4], b[5], b[6], b[7] = -1, '', ts, ts, 0, -1, ''
     b[8], b[9], b[10], b[11], b[12], b[13], b[14] = -1, -1, '', 0, -1, -1, ''

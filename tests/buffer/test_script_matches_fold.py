@@ -1,7 +1,7 @@
 """``merge.lua`` on a real Redis and the Python fold agree, entry for entry.
 
-Hypothesis draws chapter histories (ties on ``ts``, uncompletes, far more events than the tail
-holds), sends them as requests in any order with duplicates, drains at random moments, and
+Hypothesis draws chapter histories (ties on ``ts``, uncompletes, views, far more events than the
+tail holds), sends them as requests in any order with duplicates, drains at random moments, and
 compares every drained entry with :func:`buffer.fold.buffer_add` applied to the same events,
 field by field: the base, the tail and the header. Course entries are compared with
 :func:`buffer.fold.merge_course`. Two more tests break one side on purpose and check that the
@@ -33,6 +33,7 @@ from buffer.fold import (
     COMPLETING,
     PROGRESS,
     UNCOMPLETE,
+    VIEWED,
     ChapterState,
     CourseState,
     TailEvent,
@@ -55,11 +56,13 @@ Item = tuple[str, TailEvent | CourseChange]
 def a_chapter_event(n: int) -> st.SearchStrategy[Item]:
     return st.builds(
         lambda key, ts, kind, p, t, pos: (key, TailEvent(T0 + ts * 250, f"e{n:03d}", kind,
-                                                         p if kind != UNCOMPLETE else -1.0,
-                                                         t, pos)),
+                                                         p if kind in (PROGRESS, COMPLETING)
+                                                         else -1.0,
+                                                         0 if kind == VIEWED else t,
+                                                         -1.0 if kind == VIEWED else pos)),
         st.sampled_from(CHAPTER_KEYS),
         st.integers(0, 60),
-        st.sampled_from([PROGRESS] * 6 + [COMPLETING, UNCOMPLETE] * 2),
+        st.sampled_from([PROGRESS] * 6 + [COMPLETING, UNCOMPLETE] * 2 + [VIEWED]),
         st.sampled_from([0.0, 10.0, 25.5, 50.0, 99.0, 100.0]),
         st.sampled_from([0, 1500, 10_000]),
         st.sampled_from([-1.0, 0.0, 12.5, 300.0]),

@@ -19,6 +19,7 @@ from buffer.fold import (
     COMPLETING,
     PROGRESS,
     UNCOMPLETE,
+    VIEWED,
     TailEvent,
     rebuild_chapter,
     summarize_chapter,
@@ -96,3 +97,18 @@ def test_unlock_at_must_be_rfc3339_with_an_offset() -> None:
     for bad in ("2026-01-02", "2026-01-02T03:04:05", "tomorrow"):
         with pytest.raises(RulesError, match="RFC 3339"):
             parse_unlock_at("modules['m']", bad)
+
+
+def test_a_view_completes_only_a_view_chapter_and_counts_for_nothing_elsewhere() -> None:
+    view = TailEvent(3, "e003", VIEWED, -1.0, 0, -1.0)
+    assert completed_at([view], ChapterRule("view", 0)) == 3
+    assert completed_at([ev(1), ev(2, UNCOMPLETE, -1), view], ChapterRule("view", 0)) == 3
+    assert completed_at([view, ev(4, UNCOMPLETE, -1)], ChapterRule("view", 0)) is None
+    for rule in (ChapterRule("complete", 100), ChapterRule("min_time", 0),
+                 ChapterRule("min_score", 0, "q-1")):
+        assert decide([view], rule) == [view]
+        s = summarize_chapter(rebuild_chapter(decide([ev(1, progress=30, time_ms=5), view], rule)))
+        assert (s.completed, s.progress, s.time_ms, s.first_ts, s.last_ts) == (
+            rule.kind == "min_time", 100.0 if rule.kind == "min_time" else 30.0, 5, 1, 1)
+    alone = summarize_chapter(rebuild_chapter([view]))
+    assert (alone.completed, alone.progress, alone.first_ts) == (False, 0.0, None)
