@@ -86,7 +86,8 @@ def document(
             ],
             "responses": {
                 str(r.status): {"description": "OK",
-                                "content": {r.media: {"schema": ref[r.response]}}},
+                                "content": {r.media: {"schema": ref[r.response]}} | {
+                                    m: {"schema": {"type": "string"}} for m in r.alt_media}},
                 "default": {"description": "Error",
                             "content": {"application/json": {"schema": ref[ErrorBody]}}},
             },

@@ -36,6 +36,8 @@ class Route:
     """A user token may call this route for its own ``{user_id}`` though it lacks the scope (a
     route without ``{user_id}``, e.g. the leaderboard: any user token may call it)."""
     media: str = "application/json"
+    alt_media: tuple[str, ...] = ()
+    """Other media types the route answers with when asked (a query parameter picks them)."""
 
 
 def _checked(route: Route) -> Handler:
