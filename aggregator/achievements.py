@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import asyncpg
 import msgspec
@@ -42,10 +42,15 @@ MAX_THRESHOLD = 10**12
 Text = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^[^\x00]*$")]
 
 
+Kind = Literal["chapters_completed", "courses_completed", "paths_completed", "streak_days",
+               "quiz_perfect", "time_spent_s", "quizzes_passed"]
+
+
 class Criteria(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    kind: str
-    threshold: int
+    kind: Kind
+    threshold: Annotated[int, msgspec.Meta(ge=1, le=MAX_THRESHOLD)]
     course_id: Id | None = None
+    """A course with a catalog (not for ``streak_days`` or ``paths_completed``)."""
 
 
 class AchievementDefinition(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -53,8 +58,14 @@ class AchievementDefinition(msgspec.Struct, forbid_unknown_fields=True, kw_only=
 
     title: Text = ""
     description: Text = ""
-    points: int = 0
+    points: Annotated[int, msgspec.Meta(ge=0, le=MAX_POINTS)] = 0
     criteria: Criteria
+
+
+class CriteriaView(msgspec.Struct, kw_only=True):
+    kind: str
+    threshold: int
+    course_id: str | None
 
 
 class AchievementView(msgspec.Struct, kw_only=True):
@@ -62,7 +73,7 @@ class AchievementView(msgspec.Struct, kw_only=True):
     title: str
     description: str
     points: int
-    criteria: Criteria
+    criteria: CriteriaView
     version: int
     backfill: str
     """``queued`` | ``running`` | ``done``: applying the definition to every learner."""
@@ -130,7 +141,7 @@ def _view(r: asyncpg.Record) -> AchievementView:
     return AchievementView(
         achievement_id=r["achievement_id"], title=r["title"], description=r["description"],
         points=r["points"],
-        criteria=Criteria(kind=r["kind"], threshold=r["threshold"], course_id=r["course_id"]),
+        criteria=CriteriaView(kind=r["kind"], threshold=r["threshold"], course_id=r["course_id"]),
         version=r["version"], backfill=r["backfill_state"], learners_done=r["learners_done"],
     )
 

@@ -21,8 +21,6 @@ from aggregator.achievement_rules import current_period, leaderboard_periods
 from aggregator.chapters import ms_to_dt
 from aggregator.db import Conn
 
-MAX_LIMIT = 100
-
 
 @dataclass(frozen=True, slots=True)
 class Entry:

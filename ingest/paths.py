@@ -12,7 +12,7 @@ from ingest.errors import BadRequest, Handler
 from waymark_client.wire import ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)
-PATH_IDS = ("user_id", "course_id", "quiz_id")
+PATH_IDS = ("user_id", "course_id", "quiz_id", "achievement_id")
 
 
 @web.middleware

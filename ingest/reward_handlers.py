@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 from aiohttp import web
 
-from aggregator import achievements, points
+from aggregator import achievements, points, queries
 from ingest.auth import PRINCIPAL
 from ingest.body import decode_as, read_body
 from ingest.context import POOL, QUEUE, SETTINGS
@@ -20,13 +21,19 @@ from ingest.handlers import json_response
 from ingest.replica import reading
 
 PERIODS = ("week", "month", "all")
+MAX_LIMIT = queries.MAX_LIMIT
 
 
 async def put_achievement(request: web.Request) -> web.Response:
     app = request.app
     achievement_id = request.match_info["achievement_id"]
     body = await read_body(request, app[SETTINGS].max_body_bytes, app[SETTINGS].body_timeout_s)
-    doc = decode_as("json", body, achievements.AchievementDefinition)
+    try:
+        doc = msgspec.json.decode(body, type=achievements.AchievementDefinition)
+    except msgspec.ValidationError as e:
+        raise BadRequest(f"invalid definition: {e}", code="invalid_definition") from None
+    except msgspec.DecodeError:
+        doc = decode_as("json", body, achievements.AchievementDefinition)  # its usual error
     try:
         async with app[POOL].acquire() as conn:
             version = await achievements.store(conn, achievement_id, doc)
@@ -84,8 +91,8 @@ async def leaderboard(request: web.Request) -> web.Response:
         limit = int(q.get("limit", "10"))
     except ValueError:
         limit = 0
-    if not 1 <= limit <= points.MAX_LIMIT:
-        raise BadRequest(f"limit must be an integer in [1, {points.MAX_LIMIT}]",
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer in [1, {MAX_LIMIT}]",
                          code="invalid_query")
     course_id = q.get("course_id") or None
     me = request[PRINCIPAL].user_id

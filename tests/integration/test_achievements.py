@@ -45,7 +45,7 @@ async def test_bad_definitions_answer_400_and_store_nothing(
     await reset_state(redis_url, database_url)
     crit = {"kind": "chapters_completed", "threshold": 1}
     for body, word in [
-        ({"criteria": {**crit, "kind": "moon_landings"}}, "unknown criterion kind"),
+        ({"criteria": {**crit, "kind": "moon_landings"}}, "criteria.kind"),
         ({"criteria": {**crit, "threshold": 0}}, "threshold"),
         ({"criteria": {**crit, "course_id": "nope"}}, "unknown course"),
         ({"criteria": crit, "points": -1}, "points"),
