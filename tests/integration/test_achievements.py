@@ -222,3 +222,30 @@ async def test_a_certificate_with_a_quiz_minimum_waits_for_the_quiz(
     assert awarded == datetime.fromtimestamp((t - 5) / 1000, UTC)
     assert len(await outbox(database_url, "achievement.awarded")) == 1
     assert len(await outbox(database_url, "certificate.issued")) == 1
+
+
+async def test_a_learners_export_holds_their_rewards_and_erasure_removes_them(
+    client: TestClient, pipeline: Pipeline, redis_url: str, database_url: str
+) -> None:
+    await reset_state(redis_url, database_url)
+    await client.put("/v1/courses/c-1", json=REWARDED, headers=auth())
+    await define(client, "first", {"points": 2,
+                                   "criteria": {"kind": "chapters_completed", "threshold": 1}})
+    await client.put("/v1/users/u-1/preferences", json={"leaderboard": False}, headers=auth())
+    t = now_ms() - 60_000
+    await send(client, *[event("chapter_completed", id=f"x{i}", user_id="u-1", chapter_id=ch,
+                               ts=t + i) for i, ch in enumerate(("ch-1", "ch-2"))])
+    await pipeline.flush()
+    sections = (await (await client.get("/v1/users/u-1/export", headers=auth())).json())["sections"]
+    assert [a["achievement_id"] for a in sections["achievements"]] == ["first"]
+    assert sum(p["points"] for p in sections["points"]) == 7
+    assert len(sections["certificates"]) == 1 and sections["preferences"][0]["leaderboard"] is False
+    assert {m["kind"] for m in sections["milestones"]} == {"chapter", "course"}
+    assert (await client.delete("/v1/users/u-1", headers=auth())).status == 200
+    conn = await asyncpg.connect(database_url)
+    try:
+        for table in ("learner_milestones", "achievement_awards", "points_ledger", "points_totals",
+                      "learner_preferences", "certificates"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    finally:
+        await conn.close()
