@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
@@ -56,7 +56,13 @@ def rfc3339_ms(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
-def certificate_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+class CertificateRow(Protocol):
+    """A ``certificates`` row: an ``asyncpg.Record`` or a dict of its columns."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def certificate_fields(row: CertificateRow) -> dict[str, Any]:
     """The signed fields of a certificate row (``certificates`` columns)."""
     scope_key = "course_id" if row["scope"] == "course" else "path_id"
     return {

@@ -15,6 +15,7 @@ from tests.conftest import CERT_SIGNING_KEY, READ_KEY
 from tests.helpers import CATALOG, auth, event, now_ms
 from tests.integration.test_merge_property import reset_state
 from tests.pipeline import Pipeline
+from workers.main import backfill_achievement
 
 REWARDED = {**CATALOG, "certificate": {"enabled": True}, "modules": [
     {"module_id": "m1", "chapters": [{"chapter_id": "ch-1", "points": 5},
@@ -118,8 +119,10 @@ async def test_a_new_definition_is_backfilled_to_learners_who_already_qualify(
     status, _ = await define(client, "late", {
         "points": 3, "criteria": {"kind": "chapters_completed", "threshold": 1}})
     assert status == 200
-    done = await backfill(pipeline.state.pool, "late", 1, batch=2, pause_s=0)
+    done = await backfill_achievement(pipeline.ctx, "late", 1)  # the worker's job
     assert done == 4
+    counted = pipeline.state.metrics.achievement_backfill._value.get()
+    assert counted == 4
     assert await backfill(pipeline.state.pool, "late", 1, batch=2, pause_s=0) == 4  # no twice
     assert len(await outbox(database_url, "achievement.awarded")) == 3
     view = await (await client.get("/v1/achievements/late", headers=auth())).json()
