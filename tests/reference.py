@@ -195,3 +195,34 @@ def user_course_counts(courses: list[RefCourse]) -> dict[str, float]:
         "avg_progress": round(sum(pcts) / len(pcts), 2) if pcts else 0.0,
         "chapters_completed": sum(ch.completed for c in courses for ch in c.chapters.values()),
     }
+
+
+# Learning paths: visible, active course records only.
+
+
+def path_state(
+    courses: list[tuple[str, bool]], sequential: bool, records: dict[str, RefCourse | None]
+) -> dict[str, Any] | None:
+    """A learner's progress on a path of (course_id, required), or None when they are not on
+    it: only a visible record that is not dropped puts them on it. A dropped course is shown
+    ``dropped`` and is not completed; an invisible record counts as no record."""
+    shown = {c: r for c, r in records.items() if r is not None and r.visible}
+    if not any(r.active for r in shown.values()):
+        return None
+    done = {c for c, r in shown.items() if r.active and r.status == "completed"}
+    required = [c for c, req in courses if req]
+    percent = round(100 * len(done & set(required)) / len(required), 2) if required else 100.0
+    started = any(r.active and r.status != "not_started" for r in shown.values())
+    states, blocked = [], False
+    for c, req in courses:
+        r = shown.get(c)
+        states.append("dropped" if r is not None and not r.active else
+                      "completed" if c in done else
+                      "locked" if sequential and blocked else
+                      "in_progress" if r is not None and r.status != "not_started" else
+                      "available")
+        blocked = blocked or (req and c not in done)
+    status = "completed" if percent == 100 else "in_progress" if started else "not_started"
+    current = None if status == "completed" else next((c for c in required if c not in done), None)
+    return {"percent_complete": percent, "status": status, "current_course_id": current,
+            "states": states}

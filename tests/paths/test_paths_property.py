@@ -1,6 +1,9 @@
 """Random catalogs with requirements, prerequisites and sequential modules, random event orders,
 duplicates and batch splits, and a catalog change while events flow: every chapter, the course
 percent and every module's and chapter's availability equal the reference over the final catalog.
+Views naming chapters (which complete ``view`` chapters), drops and re-enrollments, and a second
+course whose records may hold only uncompletes: the learner's progress on a path of both courses
+equals the reference too.
 """
 
 from __future__ import annotations
@@ -16,7 +19,16 @@ from hypothesis import strategies as st
 from tests.helpers import auth, now_ms
 from tests.integration.test_merge_property import reset_state, within_tail
 from tests.pipeline import Pipeline
-from tests.reference import RefChapter, chapter_state, course_percent
+from tests.reference import (
+    RefChapter,
+    RefCourse,
+    chapter_state,
+    course_percent,
+    course_state,
+    course_visible,
+    enrollment_history,
+    path_state,
+)
 from workers.main import recompute_course
 
 USERS = ["u-1", "u-2"]
@@ -48,12 +60,18 @@ def a_catalog(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def an_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["chapter_progress"] * 5 + ["chapter_completed"] * 2
-                                + ["chapter_uncompleted", "quiz_attempt", "course_reset"]))
+    second = draw(st.integers(0, 5)) == 0
+    kind = draw(st.sampled_from(
+        ["chapter_completed", "chapter_uncompleted", "chapter_uncompleted", "enrollment"] if second
+        else ["chapter_progress"] * 5 + ["chapter_completed"] * 2 + ["course_viewed"] * 2
+        + ["chapter_uncompleted", "quiz_attempt", "course_reset", "enrollment"]))
     ev: dict[str, Any] = {"id": f"e{n:03d}", "type": kind, "user_id": draw(st.sampled_from(USERS)),
-                          "course_id": "c-1", "ts": BASE_TS + draw(st.integers(0, 40)) * 500}
-    if kind.startswith("chapter_"):
-        ev["chapter_id"] = draw(st.sampled_from(CHAPTERS))
+                          "course_id": "c-2" if second else "c-1",
+                          "ts": BASE_TS + draw(st.integers(0, 40)) * 500}
+    if kind.startswith("chapter_") or (kind == "course_viewed" and draw(st.integers(0, 3))):
+        ev["chapter_id"] = "ch-a" if second else draw(st.sampled_from(CHAPTERS))
+    if kind == "enrollment":
+        ev["status"] = draw(st.sampled_from(["enrolled", "dropped", "dropped"]))
     if kind == "chapter_progress":
         ev["progress"] = draw(st.sampled_from([0, 30, 60, 100]))
     if kind in ("chapter_progress", "chapter_completed") and draw(st.booleans()):
@@ -62,6 +80,9 @@ def an_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
         ev.update(quiz_id="q-1", attempt_id=f"a{n}", score=draw(st.sampled_from([5, 8, 10])),
                   max_score=10, chapter_id="ch-6")
     return ev
+
+
+SECOND = {"modules": [{"module_id": "m", "chapters": [{"chapter_id": "ch-a"}]}]}
 
 
 def rule_of(chapter: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -115,9 +136,14 @@ async def test_random_catalogs_and_histories_give_the_reference_state_and_availa
 ) -> None:
     await reset_state(redis_url, database_url)
     first, final = data.draw(a_catalog()), data.draw(a_catalog())
+    assert (await client.put("/v1/courses/c-2", json=SECOND, headers=auth())).status == 200
+    path = {"sequential": data.draw(st.booleans()),
+            "courses": [{"course_id": "c-1", "required": data.draw(st.booleans())},
+                        {"course_id": "c-2", "required": data.draw(st.booleans())}]}
     changes = data.draw(st.booleans())
     assert (await client.put("/v1/courses/c-1", json=first if changes else final,
                              headers=auth())).status == 200
+    assert (await client.put("/v1/paths/p-1", json=path, headers=auth())).status == 200
     events = within_tail([data.draw(an_event(i)) for i in range(data.draw(st.integers(1, 30)))])
     stream = list(data.draw(st.permutations(events)))
     for ev in data.draw(st.lists(st.sampled_from(events), max_size=6)):
@@ -139,11 +165,11 @@ async def test_random_catalogs_and_histories_give_the_reference_state_and_availa
         if data.draw(st.booleans()):
             await pipeline.flush()
     await pipeline.flush()
-    await assert_reference(events, final, client, database_url)
+    await assert_reference(events, final, client, database_url, path)
 
 
 async def assert_reference(events: list[dict[str, Any]], catalog: dict[str, Any],
-                           client: TestClient, database_url: str) -> None:
+                           client: TestClient, database_url: str, path: dict[str, Any]) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         rows = {(r["user_id"], r["chapter_id"]): r for r in await conn.fetch(
@@ -157,6 +183,7 @@ async def assert_reference(events: list[dict[str, Any]], catalog: dict[str, Any]
     for user in USERS:
         refs = {c: chapter_state(events, user, "c-1", c, threshold=catalog["completion_threshold"],
                                  requirement=rule_of(chapters[c])) for c in CHAPTERS}
+        await assert_path(events, user, refs, weights, path, client)
         for c, ref in refs.items():
             row = rows.get((user, c))
             got = ((row["progress"], row["completed"], row["c_ms"], row["time_spent_ms"],
@@ -176,3 +203,32 @@ async def assert_reference(events: list[dict[str, Any]], catalog: dict[str, Any]
         open_ = [c for c in CHAPTERS if chapters[c]["required"]
                  and want[c][0] in ("available", "in_progress")]
         assert view["next_chapter"] == (open_[0] if open_ else None), user
+
+
+async def assert_path(events: list[dict[str, Any]], user: str, refs: dict[str, RefChapter],
+                      weights: list[tuple[str, float, bool]], path: dict[str, Any],
+                      client: TestClient) -> None:
+    """The learner's progress on the path equals the reference (404 when not on it)."""
+    percent = course_percent(refs, weights)
+    history = enrollment_history(events, user, "c-1")
+    first = RefCourse(
+        visible=course_visible(events, user, "c-1"),
+        enrollment_status=history[-1][0] if history else None, percent=percent,
+        status="completed" if percent == 100 else "in_progress"
+        if any(r.first_ts is not None for r in refs.values()) else "not_started",
+        chapters=refs,
+    ) if any((e["user_id"], e["course_id"]) == (user, "c-1") for e in events) else None
+    records = {"c-1": first,
+               "c-2": course_state(events, user, "c-2", ["ch-a"], [("ch-a", 1.0, True)])}
+    want = path_state([(c["course_id"], c["required"]) for c in path["courses"]],
+                      path["sequential"], records)
+    resp = await client.get(f"/v1/users/{user}/paths/p-1", headers=auth())
+    listed = await (await client.get(f"/v1/users/{user}/paths", headers=auth())).json()
+    assert [p["path_id"] for p in listed["paths"]] == ([] if want is None else ["p-1"]), user
+    if want is None:
+        assert resp.status == 404, (user, await resp.text())
+        return
+    got = await resp.json()
+    assert {"percent_complete": got["percent_complete"], "status": got["status"],
+            "current_course_id": got["current_course_id"],
+            "states": [c["state"] for c in got["courses"]]} == want, (user, records)
