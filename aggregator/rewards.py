@@ -15,7 +15,7 @@ from aggregator import achievements, certificates, milestones, points
 from aggregator.db import Conn
 from aggregator.events import DomainEvent
 from aggregator.signing import CertificateSigner
-from buffer.fold import NONE_TS, ChapterState
+from buffer.fold import NONE_TS, VIEWED, ChapterState
 
 
 def earliest_activity(
@@ -24,7 +24,7 @@ def earliest_activity(
     """Per learner, the earliest event ts a batch brought."""
     out: dict[str, int] = {}
     for (user, _, _), state in chapters.items():
-        tss = [e.ts for e in state.tail]
+        tss = [e.ts for e in state.tail if e.kind != VIEWED]
         if state.base.first_ts != NONE_TS:
             tss.append(state.base.first_ts)
         if tss:

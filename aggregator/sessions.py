@@ -27,7 +27,7 @@ import msgspec
 from aggregator.db import Conn
 from aggregator.session_rules import Activity, Session, absorb, changes, window
 from aggregator.summary import utc_day
-from buffer.fold import ChapterState
+from buffer.fold import VIEWED, ChapterState
 
 ChapterKey = tuple[str, str, str]
 
@@ -85,7 +85,8 @@ def batch_activity(
     for (user, course, chapter), state in chapters.items():
         if not state.base.empty:
             out[user].append(Activity(state.base.last_ts, state.base.time_ms, course, chapter))
-        out[user].extend(Activity(e.ts, e.time_ms, course, chapter) for e in state.tail)
+        out[user].extend(Activity(e.ts, e.time_ms, course, chapter) for e in state.tail
+                         if e.kind != VIEWED)  # a view is course-level, as the module doc says
     for user, course, ts in quizzes:
         out[user].append(Activity(ts, 0, course))
     return dict(out)

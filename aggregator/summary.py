@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 
 from aggregator.db import Conn
 from aggregator.enrollment_rules import active_sql
-from buffer.fold import ChapterState
+from buffer.fold import VIEWED, ChapterState
 
 Day = tuple[str, date]
 
@@ -96,7 +96,8 @@ def chapter_activity(
         if not state.base.empty:
             add(user, state.base.last_ts, state.base.time_ms, 1)
         for ev in state.tail:
-            add(user, ev.ts, ev.time_ms, 1)
+            if ev.kind != VIEWED:  # a view is course-level activity, not counted here
+                add(user, ev.ts, ev.time_ms, 1)
     for user, ts in other_events:
         add(user, ts, 0, 1)
     return out

@@ -71,9 +71,12 @@ async def test_a_late_view_completes_an_uncomplete_undoes_a_later_view_redoes(
     try:  # the views are in the chapter event log, where a recompute reads them
         logged = await conn.fetchval("SELECT count(*) FROM chapter_event_log"
                                      " WHERE chapter_id = 'ch-1'")
+        counted = await conn.fetchval("SELECT sum(events) FROM daily_activity")
+        in_sessions = await conn.fetchval("SELECT sum(events) FROM learner_sessions")
     finally:
         await conn.close()
     assert logged == 2
+    assert counted == in_sessions == 2  # a view is course-level activity: only the chapter events
 
     changed = copy.deepcopy(CATALOG)  # ch-1 becomes a view chapter: its early view completes it
     changed["modules"][0]["chapters"][0]["requirement"] = "view"
