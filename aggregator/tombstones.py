@@ -86,9 +86,10 @@ def _course(raw: bytes, erased_ms: int) -> bytes | None:
     state = trim_course(entry.state, erased_ms)
     attempts = [(i, blob) for i, blob in entry.attempts if decode_quiz(blob).ts > erased_ms]
     enrollments = [e for e in entry.enrollments if e[1] > erased_ms]
+    resets = [r for r in entry.resets if r[1] > erased_ms]
     if state.seen_ts == NONE_TS and not attempts:
         return None
-    return _encode(CourseEntry(state, attempts, entry.accepted_ms, enrollments))
+    return _encode(CourseEntry(state, attempts, entry.accepted_ms, enrollments, resets))
 
 
 def drop_erased(

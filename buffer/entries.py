@@ -18,11 +18,12 @@ from typing import Any
 
 import msgspec
 
-from buffer.fold import Base, ChapterState, CourseState, TailEvent
+from buffer.fold import Base, ChapterState, CourseState, TailEvent, merge_course
 
 ENTRY_FORMAT = 3
 """3: a chapter event's kind may also be ``V`` (a ``course_viewed`` naming the chapter), same
-layout; 2: a drained chapter is ``[header, [events]]``; 1: ``[header, *events]``."""
+layout, and a course entry may also carry every reset at its end; 2: a drained chapter is
+``[header, [events]]``; 1: ``[header, *events]``."""
 
 
 class EventSlot(msgspec.Struct, array_like=True, frozen=True):
@@ -112,8 +113,9 @@ class QuizRecord(msgspec.Struct, array_like=True):
 
 
 class CourseEntry(msgspec.Struct, array_like=True):
-    """A course's entry: merged course state and the quiz attempts and enrollment events seen
-    since the last drain (the state keeps only the latest enrollment; its history needs all)."""
+    """A course's entry: merged course state and the quiz attempts, enrollment events and resets
+    seen since the last drain (the state keeps only the latest of each; their histories need
+    all)."""
 
     state: CourseState
     attempts: list[tuple[str, str]]
@@ -121,6 +123,26 @@ class CourseEntry(msgspec.Struct, array_like=True):
     accepted_ms: int | None = None
     enrollments: list[tuple[str, int, str]] = msgspec.field(default_factory=list)
     """(event id, ts, status) of every enrollment event, in arrival order."""
+    resets: list[tuple[str, int]] = msgspec.field(default_factory=list)
+    """(event id, ts) of every course reset, in arrival order (the state keeps only the
+    latest; whether a course was ever completed needs every reset epoch)."""
+
+
+def add_course_change(entry: CourseEntry, change: CourseChange) -> None:
+    """Fold one course-level fact into ``entry``: the Python twin of ``merge.lua``'s
+    ``add_course_event`` (a differential test holds the two together)."""
+    c, one = change, CourseState(seen_ts=change.ts)
+    if c.kind == "R":
+        one.reset_ts, one.reset_id = c.ts, c.event_id
+        entry.resets.append((c.event_id, c.ts))
+    elif c.kind == "E":
+        one.enroll_status, one.enroll_ts, one.enroll_id = c.extra, c.ts, c.event_id
+        entry.enrollments.append((c.event_id, c.ts, c.extra))
+    elif c.kind == "V":
+        one.view_chapter, one.view_ts, one.view_id = c.extra, c.ts, c.event_id
+    elif c.kind == "Q":
+        entry.attempts.append((c.event_id, c.extra))
+    entry.state = merge_course(entry.state, one)
 
 
 encode_request = msgspec.msgpack.Encoder().encode

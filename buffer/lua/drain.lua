@@ -10,10 +10,11 @@ local vals = redis.call('HMGET', KEYS[1], unpack(keys))
 redis.call('HDEL', KEYS[1], unpack(keys))
 -- A chapter header (see merge.lua) and its tail key become one DrainedChapter of
 -- buffer/entries.py: [header, [event, ...]], the events' array with a 32-bit length in front.
+-- A course entry (its keyid ends in '|') may be a 5-array too: it passes as it is.
 local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
 for i = 1, #keys do
   local v = vals[i]
-  if v and string.byte(v, 1) == 0x95 then
+  if v and string.byte(v, 1) == 0x95 and string.sub(keys[i], -1) ~= '|' then
     local tkey = tail_prefix .. keys[i]
     local tail = redis.call('GET', tkey) or ''
     redis.call('DEL', tkey)

@@ -6,7 +6,7 @@
 -- payload = MergeRequest {events, ops}; events[i] = EventSlot {event_id, source_slot, seq};
 -- ops[j] = ChapterOp {'c', event_index, keyid, urgent, TailEvent} or
 --          CourseOp {'k', event_index, keyid, urgent, CourseChange}.
--- A course entry is CourseEntry {state, attempts, accepted_ms, enrollments}, a chapter entry is laid out as
+-- A course entry is CourseEntry {state, attempts, accepted_ms, enrollments, resets}, a chapter entry is laid out as
 -- described at read_chapter; accepted_ms is when the key was first dirtied, for lag.
 -- Returns {flags, pending}: one char per event, '1' accepted or '0' duplicate, and the number
 -- of keys now pending in the shard (for the ingest's high-water check).
@@ -233,7 +233,7 @@ local function add_chapter_event(entry, ev)
   hdr[3], hdr[4] = kept[#kept][1], kept[#kept][2]
 end
 
--- Course entry: {state, attempts, accepted_ms, enrollments}; state (CourseState) by position:
+-- Course entry: {state, attempts, accepted_ms, enrollments, resets}; state (CourseState) by position:
 -- 1 reset_ts 2 reset_id 3 enroll_status 4 enroll_ts 5 enroll_id 6 seen_ts 7 view_chapter
 -- 8 view_ts 9 view_id.
 -- d = CourseChange {kind, ts, id, extra}: 'R' reset, 'E' enrollment, 'V' view, 'Q' quiz attempt.
@@ -241,13 +241,17 @@ local function add_course_event(entry, d)
   local s = entry[1]
   local sub, ts, id, extra = d[1], d[2], d[3], d[4]
   if ts > s[6] then s[6] = ts end
+  -- entries older than the enrollments (4) and resets (5) lists lack them: no holes in the array
+  if entry[3] == nil then entry[3] = now end
+  if entry[4] == nil then entry[4] = {} end
   if sub == 'R' then
     if after(ts, id, s[1], s[2]) then s[1], s[2] = ts, id end
+    -- every reset reaches the worker (whether a course was ever completed needs each epoch)
+    if entry[5] == nil then entry[5] = {} end
+    entry[5][#entry[5] + 1] = {id, ts}
   elseif sub == 'E' then
     if after(ts, id, s[4], s[5]) then s[3], s[4], s[5] = extra, ts, id end
-    -- every enrollment reaches the worker (its history); entries older than this field lack it
-    if entry[3] == nil then entry[3] = now end
-    if entry[4] == nil then entry[4] = {} end
+    -- every enrollment reaches the worker (its history)
     entry[4][#entry[4] + 1] = {id, ts, extra}
   elseif sub == 'V' then
     if after(ts, id, s[8], s[9]) then s[7], s[8], s[9] = extra, ts, id end
@@ -270,7 +274,7 @@ for j = 1, #ops do
       elseif raw then
         entry = cmsgpack.unpack(raw)
       else
-        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now, {}}
+        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now, {}, {}}
       end
       entries[key] = entry
     end

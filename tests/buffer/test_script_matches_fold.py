@@ -4,8 +4,8 @@ Hypothesis draws chapter histories (ties on ``ts``, uncompletes, views, far more
 tail holds), sends them as requests in any order with duplicates, drains at random moments, and
 compares every drained entry with :func:`buffer.fold.buffer_add` applied to the same events,
 field by field: the base, the tail and the header. Course entries are compared with
-:func:`buffer.fold.merge_course`. Two more tests break one side on purpose and check that the
-comparison notices.
+:func:`buffer.entries.add_course_change` (state, and every enrollment and reset in order).
+Three more tests break one side on purpose and check that the comparison notices.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from buffer import fold
 from buffer.entries import (
     ChapterHeader,
     CourseChange,
+    CourseEntry,
     DrainedChapter,
+    add_course_change,
     decode_chapter,
     decode_course,
 )
@@ -38,7 +40,6 @@ from buffer.fold import (
     CourseState,
     TailEvent,
     buffer_add,
-    merge_course,
 )
 from buffer.keys import keyid, split_keyid
 from buffer.merge_buffer import MergeBuffer, ShardWrite
@@ -84,7 +85,7 @@ class FoldModel:
 
     def __init__(self) -> None:
         self.chapters: dict[str, ChapterState] = {}
-        self.courses: dict[str, CourseState] = {}
+        self.courses: dict[str, CourseEntry] = {}
         self.seen: set[str] = set()
 
     def add(self, key: str, item: TailEvent | CourseChange) -> None:
@@ -95,24 +96,12 @@ class FoldModel:
         if isinstance(item, TailEvent):
             buffer_add(self.chapters.setdefault(key, ChapterState()), item, cap=CAP)
         else:
-            self.courses[key] = merge_course(self.courses.get(key, CourseState()),
-                                             course_state_of(item))
+            add_course_change(self.courses.setdefault(key, CourseEntry(CourseState(), [])), item)
 
-    def take(self) -> tuple[dict[str, ChapterState], dict[str, CourseState]]:
+    def take(self) -> tuple[dict[str, ChapterState], dict[str, CourseEntry]]:
         out = self.chapters, self.courses
         self.chapters, self.courses = {}, {}
         return out
-
-
-def course_state_of(c: CourseChange) -> CourseState:
-    s = CourseState(seen_ts=c.ts)
-    if c.kind == "R":
-        s.reset_ts, s.reset_id = c.ts, c.event_id
-    elif c.kind == "E":
-        s.enroll_status, s.enroll_ts, s.enroll_id = c.extra, c.ts, c.event_id
-    else:
-        s.view_chapter, s.view_ts, s.view_id = c.extra, c.ts, c.event_id
-    return s
 
 
 async def send(buffer: MergeBuffer, request: list[Item]) -> None:
@@ -131,14 +120,15 @@ async def drain_and_compare(buffer: MergeBuffer, model: FoldModel) -> list[str]:
     """Drain every entry and list how each differs from the model's."""
     chapters, courses = model.take()
     got_chapters: dict[str, tuple[ChapterState, ChapterHeader]] = {}
-    got_courses: dict[str, CourseState] = {}
+    got_courses: dict[str, tuple[CourseState, list[Any], list[Any]]] = {}
     while (batch := await buffer.drain(0, 1000)) is not None:
         for key, raw in batch.entries:
             if split_keyid(key)[2]:
                 state, _ = decode_chapter(raw)
                 got_chapters[key] = (state, _header(raw))
             else:
-                got_courses[key] = decode_course(raw).state
+                entry = decode_course(raw)
+                got_courses[key] = (entry.state, entry.enrollments, entry.resets)
         await buffer.ack(batch)
     diffs = []
     for key in sorted(set(chapters) | set(got_chapters)):
@@ -155,8 +145,10 @@ async def drain_and_compare(buffer: MergeBuffer, model: FoldModel) -> list[str]:
                                           != (last.ts, last.id)):
             diffs.append(f"{key}: header {header!r} does not describe the tail")
     for key in sorted(set(courses) | set(got_courses)):
-        if courses.get(key) != got_courses.get(key):
-            diffs.append(f"{key}: script {got_courses.get(key)!r} != fold {courses.get(key)!r}")
+        c = courses.get(key)
+        want_course = (c.state, c.enrollments, c.resets) if c else None
+        if want_course != got_courses.get(key):
+            diffs.append(f"{key}: script {got_courses.get(key)!r} != fold {want_course!r}")
     return diffs
 
 
@@ -233,13 +225,18 @@ async def fixed_history_differences(buffer: MergeBuffer) -> list[str]:
     return await drain_and_compare(buffer, model)
 
 
-async def test_a_script_with_a_broken_fold_is_caught(buffer: MergeBuffer) -> None:
-    assert await fixed_history_differences(buffer) == []
+def break_script(buffer: MergeBuffer, line: str, replacement: str) -> None:
+    """Make ``buffer`` run ``merge.lua`` with ``line`` replaced."""
     source = resources.files("buffer").joinpath("lua", "merge.lua").read_text()
-    broken = source.replace("if b[8] == -1 or ts < b[8] then b[8] = ts end",
-                            "if b[8] == -1 or ts > b[8] then b[8] = ts end")
+    broken = source.replace(line, replacement)
     assert broken != source
     buffer._merge = buffer.redis.register_script(broken)
+
+
+async def test_a_script_with_a_broken_fold_is_caught(buffer: MergeBuffer) -> None:
+    assert await fixed_history_differences(buffer) == []
+    break_script(buffer, "if b[8] == -1 or ts < b[8] then b[8] = ts end",
+                 "if b[8] == -1 or ts > b[8] then b[8] = ts end")
     assert await fixed_history_differences(buffer) != []
 
 
@@ -264,3 +261,39 @@ def test_a_drained_chapter_of_the_previous_layout_still_decodes() -> None:
     raw = b"\xdd" + (2).to_bytes(4, "big") + header + msgspec.msgpack.encode(ev)  # as drained
     state, accepted = decode_chapter(raw)
     assert state == ChapterState(fold.Base(), [ev]) and accepted == T0 - 5
+
+
+RESETS: list[Item] = [(COURSE_KEY, CourseChange("R", T0 + i * 1000, f"r{i:02d}", ""))
+                      for i in (3, 1, 2, 1)]
+"""Resets out of ts order, one resent."""
+
+
+async def reset_differences(buffer: MergeBuffer) -> list[str]:
+    await buffer.redis.flushall()
+    model = FoldModel()
+    for item in RESETS:
+        await send(buffer, [item])
+        model.add(*item)
+    return await drain_and_compare(buffer, model)
+
+
+async def test_a_script_that_loses_a_reset_from_the_list_is_caught(buffer: MergeBuffer) -> None:
+    assert await reset_differences(buffer) == []
+    break_script(buffer, "entry[5][#entry[5] + 1] = {id, ts}",
+                 "if after(ts, id, s[1], s[2]) then entry[5][1] = {id, ts} end")
+    assert await reset_differences(buffer) != []
+
+
+async def test_a_course_entry_of_the_previous_layout_decodes_and_takes_resets(
+    buffer: MergeBuffer,
+) -> None:
+    """An entry written before the enrollment and reset lists: ``[state, attempts]``."""
+    await buffer.redis.flushall()
+    old = msgspec.msgpack.encode([CourseState(seen_ts=T0), []])
+    assert decode_course(old).resets == [] and decode_course(old).enrollments == []
+    await buffer.redis.hset(buffer.key(0, "buf"), COURSE_KEY, old)
+    await send(buffer, [RESETS[0]])
+    raw = await buffer.redis.hget(buffer.key(0, "buf"), COURSE_KEY)
+    entry = decode_course(raw)
+    assert entry.resets == [("r03", T0 + 3000)] and entry.state.reset_id == "r03"
+    assert entry.accepted_ms is not None
