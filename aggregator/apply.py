@@ -2,13 +2,13 @@
 
 Order inside the transaction (also the lock order, keys sorted, so concurrent batches never
 deadlock): ledger row for the batch id (a re-delivered batch stops here), the shared erasure
-lock of each learner and their tombstones (``aggregator.tombstones``), course rows (created
-if missing, locked, course-level state merged), every enrollment event into its history
-(``aggregator.enrollments``), quiz attempts (by ``(user_id, attempt_id)``) and their
-reassessment per (user, course, quiz) — statuses, grading, summary and the quiz's derived
-completing fact, ``aggregator.quizzes`` — then chapter rows (created if missing, locked,
-merged in Python with ``buffer.fold``, trimmed by the course's reset, recomputed when their
-quiz facts moved), then the aggregates of the affected rows only:
+lock of each learner and their tombstones (``aggregator.tombstones``), course rows (created if
+missing, locked, course-level state merged), every enrollment event and course reset into its
+history (``aggregator.enrollments``, ``aggregator.course_epochs``), quiz attempts (by
+``(user_id, attempt_id)``) and their reassessment per (user, course, quiz) — statuses, grading,
+summary and the quiz's derived completing fact, ``aggregator.quizzes`` — then chapter rows
+(created if missing, locked, merged in Python with ``buffer.fold``, trimmed by the course's
+reset, recomputed when their quiz facts moved), then the aggregates of the affected rows only:
 course rollups per (user, course), daily activity per (user, day), user summaries per user;
 then what the batch earned (``aggregator.rewards``: milestones ever reached, chapter points,
 achievements, certificates); last, the domain events of every change into the outbox — all in
@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from aggregator import (
+    course_epochs,
     enrollments,
     ledger,
     path_progress,
@@ -69,6 +70,7 @@ class DecodedBatch:
     courses: dict[Pair, CourseState] = field(default_factory=dict)
     quizzes: list[tuple[str, str, str, QuizRecord]] = field(default_factory=list)
     enrollments: list[EnrollmentRow] = field(default_factory=list)
+    resets: list[course_epochs.ResetRow] = field(default_factory=list)
 
     @property
     def pairs(self) -> set[Pair]:
@@ -93,6 +95,9 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
             if st.enroll_id:
                 out.enrollments.append(
                     (user_id, course_id, st.enroll_id, st.enroll_ts, st.enroll_status))
+            out.resets += [(user_id, course_id, *r) for r in entry.resets]
+            if st.reset_id:
+                out.resets.append((user_id, course_id, st.reset_id, st.reset_ts))
         if accepted_ms is not None:
             out.accepted_ms.append(accepted_ms)
     return out
@@ -146,6 +151,7 @@ async def apply_batch(
         events: list[DomainEvent] = []
         resets = await _apply_courses(conn, pairs, data.courses, events)
         await enrollments.store(conn, data.enrollments)
+        await course_epochs.store(conn, data.resets)
         keys = await quizzes.store_attempts(conn, data.quizzes)
         keys |= await quizzes.quizzes_of(conn, [p for p, (_, moved) in resets.items() if moved])
         quiz_resets = await quizzes.reset_times(conn, {k[:2] for k in keys} - set(resets))
@@ -168,7 +174,7 @@ async def apply_batch(
                               session_gap_ms)
         events += await rewards.after_apply(
             conn, data.chapters, keys, [(u, q.ts) for _, u, _, q in data.quizzes],
-            set(pairs) | {k[:2] for k in refacted}, signer)
+            set(pairs) | {k[:2] for k in refacted}, signer, {r[:2] for r in data.resets})
         await append(conn, events, batch.batch_id)
     return ApplyResult(
         applied=True,

@@ -166,6 +166,11 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         _delete("enrollment_history"),
     ),
     LearnerTable(
+        "course_reset_history", "course_resets",
+        _rows_of("course_reset_history", "course_id, ts, event_id"), _document,
+        _delete("course_reset_history"),
+    ),
+    LearnerTable(
         "learner_milestones", "milestones",
         _rows_of("learner_milestones", "kind, course_id, item_id"), _document,
         _delete("learner_milestones"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from aggregator import course_epochs
 from aggregator.achievement_rules import Moment, earlier, first_completing
 from aggregator.db import Conn
 from buffer.fold import ChapterState
@@ -128,12 +129,18 @@ async def quiz_milestones(
 async def course_milestones(
     conn: Conn, pairs: Iterable[tuple[str, str]]
 ) -> dict[MilestoneKey, Moment]:
-    """The completed courses among ``pairs``, at their completion time."""
+    """The courses among ``pairs`` ever completed in some reset epoch (``aggregator.
+    course_epochs``) or completed now (quiz-scored chapters, chapters logged before the event
+    log existed), at the earlier of the two moments."""
     ps = sorted(set(pairs))
     if not ps:
         return {}
     rows = await conn.fetch(_COURSES, [p[0] for p in ps], [p[1] for p in ps])
-    return {(r["user_id"], "course", r["course_id"], ""): Moment(r["ts"]) for r in rows}
+    out = {(r["user_id"], "course", r["course_id"], ""): Moment(r["ts"]) for r in rows}
+    for (user, course), at in (await course_epochs.completed(conn, ps)).items():
+        key = (user, "course", course, "")
+        out[key] = min(out.get(key, at), at)
+    return out
 
 
 async def path_milestones(
@@ -162,14 +169,17 @@ async def record(
     chapters: Mapping[tuple[str, str, str], ChapterState],
     quiz_keys: Iterable[tuple[str, str, str]],
     rolled_pairs: Iterable[tuple[str, str]],
+    reset_pairs: Iterable[tuple[str, str]] = (),
 ) -> Recorded:
-    """Record the batch's milestones: chapters and quizzes first, then the courses they touch."""
+    """Record the batch's milestones: chapters and quizzes first, then the courses they touch
+    or whose reset history moved."""
     found = chapter_milestones(chapters)
     found.update(_earliest(found, await quiz_milestones(conn, quiz_keys)))
     out = await upsert(conn, found)
-    # A course completes only when one of its chapters gains a completing fact (or its catalog
-    # changes: the recompute passes its pairs here too).
+    # A course completes only when one of its chapters gains a completing fact, a reset splits
+    # or opens an epoch, or its catalog changes (the recompute passes its pairs here too).
     touched = {(k[0], k[2]) for k in found if k[1] == "chapter"} & set(rolled_pairs)
+    touched |= set(reset_pairs)
     out.merge(await courses_and_paths(conn, touched))
     return out
 

@@ -41,10 +41,11 @@ async def after_apply(
     quiz_ts: Iterable[tuple[str, int]],
     pairs: Iterable[tuple[str, str]],
     signer: CertificateSigner | None,
+    reset_pairs: Iterable[tuple[str, str]] = (),
 ) -> list[DomainEvent]:
     """Everything a batch earned (see module docstring); return the events to append."""
     keys, rolled = set(quiz_keys), set(pairs)
-    rec = await milestones.record(conn, chapters, keys, rolled)
+    rec = await milestones.record(conn, chapters, keys, rolled, reset_pairs)
     await points.chapter_points(conn, [(k[0], k[2], k[3], ts) for k, ts in rec.new_of("chapter")])
     events = await achievements.evaluate(conn, rec.moved_users,
                                          earliest_activity(chapters, quiz_ts))
