@@ -47,9 +47,15 @@ WHERE achievement_id = $1 AND version = $2 RETURNING version
 """
 
 
+async def seed_milestones(conn: Conn, users: list[str]) -> None:
+    """Give learners whose progress predates milestones the ones their stored rows show (a
+    seeded row never replaces a known one)."""
+    await conn.execute(_SEED, users)
+
+
 async def backfill_batch(conn: Conn, achievement_id: str, users: list[str]) -> int:
     """Seed and evaluate one batch of learners (in the caller's transaction); return awards."""
-    await conn.execute(_SEED, users)
+    await seed_milestones(conn, users)
     events = await achievements.evaluate(
         conn, set(users), {u: 0 for u in users}, only=achievement_id)
     await append(conn, events)

@@ -66,6 +66,15 @@ LEFT JOIN learner_milestones m ON m.user_id = p.user_id AND m.kind = 'course'
 GROUP BY p.user_id, p.path_id
 HAVING count(m.user_id) = count(*)
 """
+_PATH_OF_USERS = """
+SELECT u.user_id, pc.path_id, max(m.ts) AS ts
+FROM unnest($1::text[]) AS u(user_id)
+JOIN path_courses pc ON pc.path_id = $2 AND pc.required
+LEFT JOIN learner_milestones m ON m.user_id = u.user_id AND m.kind = 'course'
+                              AND m.course_id = pc.course_id AND m.item_id = ''
+GROUP BY u.user_id, pc.path_id
+HAVING count(m.user_id) = count(*)
+"""
 
 
 @dataclass
@@ -152,6 +161,15 @@ async def path_milestones(
     if not ps:
         return {}
     rows = await conn.fetch(_PATHS, [p[0] for p in ps], [p[1] for p in ps])
+    return {(r["user_id"], "path", "", r["path_id"]): Moment(r["ts"]) for r in rows}
+
+
+async def path_of_users(
+    conn: Conn, path_id: str, users: Iterable[str]
+) -> dict[MilestoneKey, Moment]:
+    """Among ``users``, those who have ever completed every required course of ``path_id``, at
+    the latest of those completions."""
+    rows = await conn.fetch(_PATH_OF_USERS, sorted(set(users)), path_id)
     return {(r["user_id"], "path", "", r["path_id"]): Moment(r["ts"]) for r in rows}
 
 

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
+from aggregator import rewards
 from aggregator.db import Conn
 from aggregator.enrollment_rules import active_sql
 from aggregator.events import DomainEvent, append
 from aggregator.path_rules import CourseFacts, PathProgressView, on_path, path_progress
 from aggregator.paths import PathDefinition, load_paths, paths_of_courses
 from aggregator.queries import MAX_LIMIT as MAX_PAGE
+from aggregator.signing import CertificateSigner
 
 MAX_LIMIT = MAX_PAGE
 """Paths per page, as for the course list."""
@@ -165,8 +167,11 @@ def _events(
     return out
 
 
-async def recompute_path(pool: asyncpg.Pool[asyncpg.Record], path_id: str) -> int:
-    """Refresh every learner of the path's courses, ``BATCH`` per transaction; how many."""
+async def recompute_path(
+    pool: asyncpg.Pool[asyncpg.Record], path_id: str, signer: CertificateSigner | None = None
+) -> int:
+    """Refresh every learner of the path's courses, ``BATCH`` per transaction, and give those
+    who already qualify what the path makes due (``rewards.after_path_change``); how many."""
     after, done = "", 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
@@ -180,6 +185,8 @@ async def recompute_path(pool: asyncpg.Pool[asyncpg.Record], path_id: str) -> in
             if not users:
                 return done
             pairs = [(u, course_ids[0]) for u in users]
-            await append(conn, await _refresh(conn, paths, pairs))
+            events = await _refresh(conn, paths, pairs)
+            await append(conn, events + await rewards.after_path_change(
+                conn, path_id, users, signer))
         done += len(users)
         after = users[-1]

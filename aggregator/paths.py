@@ -100,7 +100,8 @@ def _shape(doc: PathDocument) -> list[object]:
 
 
 async def store(conn: Conn, path_id: str, doc: PathDocument) -> tuple[PathView, bool]:
-    """Store a path; return its view and whether its version moved."""
+    """Store a path; return its view and whether its learners need the ``recompute_path`` job:
+    its version moved, or its certificate rule changed (learners who already qualify get it)."""
     if not re.fullmatch(ID_PATTERN, path_id):
         raise PathError(f"path_id {path_id!r} is not an id ({ID_PATTERN})")
     validate(doc)
@@ -133,7 +134,7 @@ async def store(conn: Conn, path_id: str, doc: PathDocument) -> tuple[PathView, 
             )
     view = await load(conn, path_id)
     assert view is not None
-    return view, moved
+    return view, moved or old is None or old.certificate != doc.certificate
 
 
 async def load(conn: Conn, path_id: str) -> PathView | None:

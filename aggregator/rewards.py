@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from aggregator import achievements, certificates, milestones, points
+from aggregator import achievement_backfill, achievements, certificates, milestones, points
 from aggregator.db import Conn
 from aggregator.events import DomainEvent
 from aggregator.signing import CertificateSigner
@@ -88,3 +88,16 @@ async def _paths_of(conn: Conn, pairs: list[tuple[str, str]]) -> list[tuple[str,
     """The (user, path) ever completed among the paths through ``pairs``' courses."""
     rows = await conn.fetch(_PATHS_OF, [p[0] for p in pairs], [p[1] for p in pairs])
     return [(r[0], r[1]) for r in rows]
+
+
+async def after_path_change(
+    conn: Conn, path_id: str, users: list[str], signer: CertificateSigner | None
+) -> list[DomainEvent]:
+    """What storing or changing ``path_id`` makes due for ``users`` (learners of its courses)
+    who already qualify: the path milestone, ``paths_completed`` awards and the path
+    certificate, each once (milestones are seeded first for progress that predates them)."""
+    await achievement_backfill.seed_milestones(conn, users)
+    rec = await milestones.upsert(conn, await milestones.path_of_users(conn, path_id, users))
+    events = await achievements.evaluate(conn, rec.moved_users, {})
+    return events + await certificates.issue_due_paths(
+        conn, [(u, path_id) for u in users], signer)

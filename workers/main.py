@@ -150,8 +150,10 @@ async def backfill_achievement(ctx: dict[str, Any], achievement_id: str, version
 
 
 async def recompute_path(ctx: dict[str, Any], path_id: str) -> int:
-    """Refresh the stored path progress of every learner of a changed path's courses."""
-    done = await path_progress.recompute_path(state(ctx).pool, path_id)
+    """Refresh the stored path progress of every learner of a changed path's courses, and
+    give those who already qualify its milestone, ``paths_completed`` awards and certificate."""
+    st = state(ctx)
+    done = await path_progress.recompute_path(st.pool, path_id, st.config.cert_signer)
     log.info("path_recomputed", path_id=path_id, learners=done)
     return done
 
