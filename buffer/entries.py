@@ -126,6 +126,9 @@ class CourseEntry(msgspec.Struct, array_like=True):
     resets: list[tuple[str, int]] = msgspec.field(default_factory=list)
     """(event id, ts) of every course reset, in arrival order (the state keeps only the
     latest; whether a course was ever completed needs every reset epoch)."""
+    layout: int = 0
+    """1 once the entry holds resets: written then so that the array has 6 fields, never 5
+    (``drain.lua`` of earlier releases takes any 5-field array for a chapter header)."""
 
 
 def add_course_change(entry: CourseEntry, change: CourseChange) -> None:
@@ -135,6 +138,7 @@ def add_course_change(entry: CourseEntry, change: CourseChange) -> None:
     if c.kind == "R":
         one.reset_ts, one.reset_id = c.ts, c.event_id
         entry.resets.append((c.event_id, c.ts))
+        entry.layout = 1
     elif c.kind == "E":
         one.enroll_status, one.enroll_ts, one.enroll_id = c.extra, c.ts, c.event_id
         entry.enrollments.append((c.event_id, c.ts, c.extra))

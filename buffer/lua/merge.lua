@@ -6,7 +6,7 @@
 -- payload = MergeRequest {events, ops}; events[i] = EventSlot {event_id, source_slot, seq};
 -- ops[j] = ChapterOp {'c', event_index, keyid, urgent, TailEvent} or
 --          CourseOp {'k', event_index, keyid, urgent, CourseChange}.
--- A course entry is CourseEntry {state, attempts, accepted_ms, enrollments, resets}, a chapter entry is laid out as
+-- A course entry is CourseEntry {state, attempts, accepted_ms, enrollments[, resets, layout]}, a chapter entry is laid out as
 -- described at read_chapter; accepted_ms is when the key was first dirtied, for lag.
 -- Returns {flags, pending}: one char per event, '1' accepted or '0' duplicate, and the number
 -- of keys now pending in the shard (for the ingest's high-water check).
@@ -233,7 +233,7 @@ local function add_chapter_event(entry, ev)
   hdr[3], hdr[4] = kept[#kept][1], kept[#kept][2]
 end
 
--- Course entry: {state, attempts, accepted_ms, enrollments, resets}; state (CourseState) by position:
+-- Course entry: {state, attempts, accepted_ms, enrollments[, resets, layout]}; state (CourseState) by position:
 -- 1 reset_ts 2 reset_id 3 enroll_status 4 enroll_ts 5 enroll_id 6 seen_ts 7 view_chapter
 -- 8 view_ts 9 view_id.
 -- d = CourseChange {kind, ts, id, extra}: 'R' reset, 'E' enrollment, 'V' view, 'Q' quiz attempt.
@@ -246,9 +246,11 @@ local function add_course_event(entry, d)
   if entry[4] == nil then entry[4] = {} end
   if sub == 'R' then
     if after(ts, id, s[1], s[2]) then s[1], s[2] = ts, id end
-    -- every reset reaches the worker (whether a course was ever completed needs each epoch)
+    -- every reset reaches the worker (whether a course was ever completed needs each epoch);
+    -- 6 fields, never 5: an older drain.lua takes any 5-array for a chapter header
     if entry[5] == nil then entry[5] = {} end
     entry[5][#entry[5] + 1] = {id, ts}
+    entry[6] = 1
   elseif sub == 'E' then
     if after(ts, id, s[4], s[5]) then s[3], s[4], s[5] = extra, ts, id end
     -- every enrollment reaches the worker (its history)
@@ -274,7 +276,7 @@ for j = 1, #ops do
       elseif raw then
         entry = cmsgpack.unpack(raw)
       else
-        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now, {}, {}}
+        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now, {}}
       end
       entries[key] = entry
     end
