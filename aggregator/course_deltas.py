@@ -55,6 +55,10 @@ class ChapterChange:
     new: ChapterFigures
 
 
+NEW_ROW = ChapterFigures()
+"""A chapter row as it is created, before anything was merged into it."""
+
+
 def moves_by_delta(change: ChapterChange) -> bool:
     """Whether the course rollup follows this chapter's change exactly by deltas."""
     old, new = change.old, change.new
@@ -72,8 +76,10 @@ def split_pairs(
 ) -> tuple[list[ChapterChange], list[Pair]]:
     """Split the pairs to roll up into chapter changes applied by delta and pairs recomputed.
 
-    A pair goes by delta when it is not in ``full``, has at least one chapter change, and every
-    one of its changes moves by delta; the result is sorted by key.
+    A pair goes by delta when it is not in ``full``, has at least one chapter change, every
+    one of its changes moves by delta, and not all of them are new rows (a learner's first
+    chapters come with a new course row, which the delta statement would only find unfit: one
+    round trip saved); the result is sorted by key.
     """
     by_pair: dict[Pair, list[ChapterChange]] = {}
     for change in changes:
@@ -83,7 +89,8 @@ def split_pairs(
     recompute: list[Pair] = []
     for pair in sorted(set(pairs)):
         mine = by_pair.get(pair)
-        if pair in forced or not mine or not all(moves_by_delta(c) for c in mine):
+        if (pair in forced or not mine or all(c.old == NEW_ROW for c in mine)
+                or not all(moves_by_delta(c) for c in mine)):
             recompute.append(pair)
         else:
             delta += mine

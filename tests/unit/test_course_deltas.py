@@ -60,6 +60,14 @@ def test_pairs_split_by_their_changes_and_the_forced_ones() -> None:
     assert full == [("b", "c"), ("d", "c"), ("e", "c")]  # e: no chapter change at all
 
 
+def test_a_pair_whose_changed_chapters_are_all_new_rows_is_recomputed() -> None:
+    first = ChapterChange(("a", "c", "ch-1"), ChapterFigures(),
+                          ChapterFigures(progress=5, first_at=at(1), last_at=at(1)))
+    again = change(("a", "c", "ch-2"))
+    assert split_pairs([("a", "c")], [first], ()) == ([], [("a", "c")])
+    assert split_pairs([("a", "c")], [first, again], ()) == ([first, again], [])
+
+
 figures = st.builds(
     ChapterFigures, st.floats(0, 100), st.integers(0, 10**6),
     st.none() | st.integers(0, 100).map(at), st.none() | st.integers(0, 100).map(at),
@@ -77,4 +85,5 @@ def test_a_pair_goes_by_delta_only_when_every_one_of_its_changes_does(
     assert sorted({(c.key[0], c.key[1]) for c in delta} | set(full)) == pairs
     for pair in pairs:
         mine = [c for c in changes if c.key[:2] == pair]
-        assert (pair in full) == (not mine or not all(moves_by_delta(c) for c in mine))
+        assert (pair in full) == (not mine or all(c.old == ChapterFigures() for c in mine)
+                                  or not all(moves_by_delta(c) for c in mine))
