@@ -104,14 +104,10 @@ WITH d AS (
          AS d(user_id, course_id, chapter_id, time_delta, old_progress, new_progress,
               first_at, last_at)
 ),
-catalog AS (
-    SELECT k.course_id,
-           (SELECT c.version FROM courses c WHERE c.course_id = k.course_id) AS version,
-           (SELECT count(*) FROM course_chapters cc WHERE cc.course_id = k.course_id) AS chapters
-    FROM (SELECT DISTINCT course_id FROM d) k
-),
 moved AS (
     SELECT d.user_id, d.course_id, sum(d.time_delta) AS time_delta,
+           (SELECT c.version FROM courses c WHERE c.course_id = d.course_id) AS version,
+           (SELECT count(*) FROM course_chapters k WHERE k.course_id = d.course_id) AS chapters,
            coalesce(sum(d.new_progress::numeric - d.old_progress::numeric)
                     FILTER (WHERE cc.chapter_id IS NOT NULL), 0) AS progress_delta,
            min(d.first_at) AS first_at, max(d.last_at) AS last_at
@@ -127,8 +123,8 @@ up AS (
 UPDATE course_progress t SET
     time_spent_ms = t.time_spent_ms + m.time_delta,
     progress_sum = t.progress_sum + m.progress_delta,
-    avg_progress = CASE WHEN k.chapters > 0
-                        THEN round((t.progress_sum + m.progress_delta) / k.chapters, 2)::float8
+    avg_progress = CASE WHEN m.chapters > 0
+                        THEN round((t.progress_sum + m.progress_delta) / m.chapters, 2)::float8
                         ELSE 0 END,
     started_at = least(t.started_at, m.first_at),
     last_activity_at = greatest(t.last_activity_at, m.last_at),
@@ -138,10 +134,10 @@ UPDATE course_progress t SET
                   ELSE 'not_started' END,
     rolled_at = now(),
     updated_at = now()
-FROM moved m JOIN catalog k USING (course_id)
+FROM moved m
 WHERE t.user_id = m.user_id AND t.course_id = m.course_id
   AND t.progress_sum IS NOT NULL AND t.rolled_at = t.updated_at
-  AND t.rollup_catalog IS NOT DISTINCT FROM k.version
+  AND t.rollup_catalog IS NOT DISTINCT FROM m.version
 RETURNING t.user_id, t.course_id, t.percent_complete, t.status, t.completed_at,
           t.completed_chapters, t.total_chapters, t.last_activity_at
 )
