@@ -90,9 +90,11 @@ async def test_the_previous_release_keeps_applying_while_the_new_migrations_land
                       tmp_path / f"new-worker-{i}.log", "waymark", "worker", "--index", str(i))
                 for i in range(2)]
         sending = asyncio.create_task(send(url, events[600:750], seed=4, pace_s=0.01))
-        assert stop(old_workers) == [0, 0]
+        codes = stop(old_workers)
+        assert codes == [0, 0], [(tmp_path / f"old-worker-{i}.log").read_text()[-3000:]
+                                 for i, c in enumerate(codes) if c != 0]
         await sending
-        assert stop([old_serve]) == [0]
+        assert stop([old_serve]) == [0], (tmp_path / "old-serve.log").read_text()[-3000:]
         new.append(spawn(None, env, tmp_path / "new-serve.log", "waymark", "serve"))
         await wait_http(url, tries=200)
         # the rest, and the first third again: duplicates across the upgrade change nothing
