@@ -39,7 +39,7 @@ from aggregator.db import Conn
 from aggregator.enrollments import EnrollmentRow
 from aggregator.events import DomainEvent, append
 from aggregator.requirements import chapters_scored
-from aggregator.rollup import roll_up_courses
+from aggregator.rollup import recompute_courses
 from aggregator.session_rules import DEFAULT_GAP_MS
 from aggregator.signing import CertificateSigner
 from aggregator.unlocks import course_unlock_events, unlock_events
@@ -159,12 +159,10 @@ async def apply_batch(
         quiz_events, refacted = await quizzes.reassess(conn, keys, quiz_resets)
         refacted |= await chapters_scored(conn, keys)
         chapter_resets = {p: (ts, False) for p, ts in quiz_resets.items()} | resets
-        changes = await apply_chapters(conn, data.chapters, chapter_resets, events, refacted)
+        await apply_chapters(conn, data.chapters, chapter_resets, events, refacted)
         events += await unlock_events(conn, events)
         events += quiz_events
-        rolled = await roll_up_courses(  # by delta where exact (aggregator.course_deltas)
-            conn, set(pairs) | {k[:2] for k in refacted}, changes,
-            full=set(data.courses) | {k[:2] for k in refacted})
+        rolled = await recompute_courses(conn, sorted(set(pairs) | {k[:2] for k in refacted}))
         events += rolled + await path_progress.after_rollup(
             conn, rolled, [(e[0], e[1]) for e in data.enrollments])
         events += await course_unlock_events(conn, rolled)

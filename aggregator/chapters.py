@@ -27,7 +27,6 @@ from typing import Any
 import msgspec
 
 from aggregator import event_log
-from aggregator.course_deltas import ChapterChange, ChapterFigures
 from aggregator.db import Conn
 from aggregator.enrollment_rules import chapter_has_fact
 from aggregator.events import DomainEvent
@@ -66,16 +65,14 @@ _LOCK_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
            AS k(user_id, course_id, chapter_id))
 SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
-       cp.has_fact, cp.progress, cp.time_spent_ms, cp.first_activity_at, cp.last_activity_at,
-       cp.completed_at
+       cp.has_fact
 FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
 ORDER BY 1, 2, 3 FOR UPDATE OF cp
 """
 _LOCK_RESET_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
 SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
-       cp.has_fact, cp.progress, cp.time_spent_ms, cp.first_activity_at, cp.last_activity_at,
-       cp.completed_at
+       cp.has_fact
 FROM chapter_progress cp JOIN k USING (user_id, course_id)
 ORDER BY 1, 2, 3 FOR UPDATE OF cp
 """
@@ -112,16 +109,13 @@ def ms_to_dt(ms: int | None) -> datetime | None:
 class _Row:
     """A locked chapter row as stored."""
 
-    __slots__ = ("completed", "figures", "has_fact", "log_complete", "state")
+    __slots__ = ("completed", "has_fact", "log_complete", "state")
 
     def __init__(self, r: Any) -> None:
         self.state = ChapterState() if r["state"] is None else _decode_state(r["state"])
         self.completed: bool = r["completed"]
         self.log_complete: bool = r["log_complete"]
         self.has_fact: bool = r["has_fact"]
-        self.figures = ChapterFigures(
-            r["progress"] or 0.0, r["time_spent_ms"] or 0, r["first_activity_at"],
-            r["last_activity_at"], r["completed"], r["completed_at"], r["has_fact"])
 
 
 async def apply_chapters(
@@ -130,11 +124,8 @@ async def apply_chapters(
     resets: dict[Pair, tuple[int, bool]],
     events: list[DomainEvent],
     refacted: Iterable[ChapterKey] = (),
-) -> list[ChapterChange]:
-    """Merge the batch's chapter states into their rows (see module docstring).
-
-    Returns every row written, as it was and as it is now (for the course rollups).
-    """
+) -> None:
+    """Merge the batch's chapter states into their rows (see module docstring)."""
     refacted = set(refacted)
     keys = sorted(set(incoming) | refacted)
     rows: dict[ChapterKey, _Row] = {}
@@ -181,7 +172,7 @@ async def apply_chapters(
             history = decide(after_reset(logged.get(key, []) + facts.get(key, []), reset_ts),
                              rule[key])
             merged[key] = rebuild_chapter(history + scored.get(key, []), reset_ts)
-    out, changes = [], []
+    out = []
     for key in sorted(merged):
         state = merged[key]
         new = incoming.get(key)
@@ -194,11 +185,8 @@ async def apply_chapters(
             *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
             ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state), complete[key], has_fact,
         ))
-        changes.append(ChapterChange(key, rows[key].figures, ChapterFigures(
-            s.progress, s.time_ms, out[-1][8], out[-1][9], s.completed, out[-1][5], has_fact)))
     if out:
         await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in out] for i in range(13)])
-    return changes
 
 
 async def _facts(conn: Conn, keys: list[ChapterKey]) -> dict[ChapterKey, list[TailEvent]]:

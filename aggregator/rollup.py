@@ -8,18 +8,13 @@ here. ``visible``: the (user, course) has a course-level fact (``seen_at``: an e
 reset or quiz attempt) or a chapter with a fact other than an uncomplete (``has_fact``). The
 statement returns the rows whose percent or status moved, with their previous values, so the
 caller can write ``course.progressed`` / ``course.completed`` in the same transaction.
-avg_progress is taken from an exact numeric sum (``progress_sum``, stored with the catalog
-version it was taken under) so that ``aggregator.course_deltas`` can move it by deltas and land
-on the very value this statement gives; ``roll_up_courses`` picks the delta or this per pair.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from aggregator.course_deltas import ChapterChange, apply_deltas, split_pairs
 from aggregator.db import Conn
 from aggregator.events import DomainEvent
 
@@ -35,10 +30,8 @@ catalog AS (
            coalesce(sum(cc.weight) FILTER (WHERE cc.required AND cp.completed), 0) AS done_weight,
            count(*) FILTER (WHERE cc.required AND cp.completed) AS completed_chapters,
            count(cc.chapter_id) FILTER (WHERE cc.required) AS total_chapters,
-           count(cc.chapter_id) AS catalog_chapters,
-           coalesce(sum(coalesce(cp.progress, 0)::numeric)
-                    FILTER (WHERE cc.chapter_id IS NOT NULL), 0) AS progress_sum,
-           max(c.version) AS catalog_version,
+           coalesce(avg(coalesce(cp.progress, 0)) FILTER (WHERE cc.chapter_id IS NOT NULL), 0)
+               AS avg_progress,
            max(cp.completed_at) FILTER (WHERE cc.required AND cp.completed) AS last_required_done
     FROM pairs p
     LEFT JOIN courses c ON c.course_id = p.course_id
@@ -67,9 +60,7 @@ rolled AS (
            CASE WHEN NOT k.has_catalog THEN NULL
                 WHEN k.req_weight > 0 THEN round((100 * k.done_weight / k.req_weight)::numeric, 2)
                 ELSE 0 END AS percent,
-           k.completed_chapters, k.total_chapters, k.last_required_done,
-           CASE WHEN k.catalog_chapters > 0 THEN round(k.progress_sum / k.catalog_chapters, 2)
-                ELSE 0 END AS avg_progress, k.progress_sum, k.catalog_version,
+           k.completed_chapters, k.total_chapters, k.avg_progress, k.last_required_done,
            a.time_spent_ms, a.started_at, a.last_activity_at,
            a.chapter_fact OR o.seen_at IS NOT NULL AS visible
     FROM catalog k JOIN activity a USING (user_id, course_id)
@@ -79,16 +70,16 @@ up AS (
 INSERT INTO course_progress AS t (
     user_id, course_id, percent_complete, completed_chapters, total_chapters, avg_progress,
     time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at, status, visible,
-    progress_sum, rollup_catalog, rolled_at, updated_at
+    updated_at
 )
 SELECT r.user_id, r.course_id, r.percent, r.completed_chapters, r.total_chapters,
-       r.avg_progress::float8, r.time_spent_ms, r.started_at,
+       round(r.avg_progress::numeric, 2)::float8, r.time_spent_ms, r.started_at,
        r.last_activity_at, r.last_activity_at,
        CASE WHEN r.percent = 100 THEN r.last_required_done END,
        CASE WHEN r.percent = 100 THEN 'completed'
             WHEN r.started_at IS NOT NULL THEN 'in_progress'
             ELSE 'not_started' END,
-       r.visible, r.progress_sum, r.catalog_version, now(), now()
+       r.visible, now()
 FROM rolled r
 ORDER BY r.user_id, r.course_id
 ON CONFLICT (user_id, course_id) DO UPDATE SET
@@ -103,9 +94,6 @@ ON CONFLICT (user_id, course_id) DO UPDATE SET
     completed_at = excluded.completed_at,
     status = excluded.status,
     visible = excluded.visible,
-    progress_sum = excluded.progress_sum,
-    rollup_catalog = excluded.rollup_catalog,
-    rolled_at = now(),
     updated_at = now()
 RETURNING t.user_id, t.course_id, t.percent_complete, t.status, t.completed_at,
           t.completed_chapters, t.total_chapters, t.last_activity_at
@@ -118,24 +106,6 @@ ORDER BY up.user_id, up.course_id
 """
 
 
-async def roll_up_courses(
-    conn: Conn, pairs: Iterable[tuple[str, str]], changes: Sequence[ChapterChange],
-    full: Iterable[tuple[str, str]] = (),
-) -> list[DomainEvent]:
-    """Roll up every given (user, course): by delta where that is exact, else recomputed.
-
-    ``changes`` are the chapter rows the batch wrote; ``full`` the pairs that must be recomputed
-    whatever their chapters did (see ``aggregator.course_deltas``). Returns the events of the
-    rows that moved, as ``recompute_courses`` would.
-    """
-    delta, recompute = split_pairs(pairs, changes, full)
-    rows = await apply_deltas(conn, delta)
-    done = {(r["user_id"], r["course_id"]) for r in rows}
-    recompute += sorted({(c.key[0], c.key[1]) for c in delta} - done)
-    moved = [r for r in rows if _moved(r)]
-    return _events(moved) + await recompute_courses(conn, recompute)
-
-
 async def recompute_courses(
     conn: Conn, pairs: Sequence[tuple[str, str]]
 ) -> list[DomainEvent]:
@@ -146,18 +116,9 @@ async def recompute_courses(
     if not pairs:
         return []
     ordered = sorted(set(pairs))
-    return _events(await conn.fetch(
+    rows = await conn.fetch(
         RECOMPUTE_SQL, [u for u, _ in ordered], [c for _, c in ordered]
-    ))
-
-
-def _moved(r: Any) -> bool:
-    old = 0 if r["old_percent"] is None else r["old_percent"]
-    new = 0 if r["percent_complete"] is None else r["percent_complete"]
-    return bool(old != new or r["old_status"] != r["status"])
-
-
-def _events(rows: Iterable[Any]) -> list[DomainEvent]:
+    )
     now = datetime.now(UTC)
     out: list[DomainEvent] = []
     for r in rows:
