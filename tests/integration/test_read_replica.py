@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,17 @@ async def progress_when(client: TestClient, want: float) -> tuple[float, int]:
     raise AssertionError(f"the replica never showed progress {want} with lag 0 (lags {lags})")
 
 
-async def test_a_read_from_the_replica_says_how_far_behind_it_is(
-    replica_client: TestClient, pipeline: Pipeline, replica: PostgresServer,
-) -> None:
-    client = replica_client
+@contextlib.asynccontextmanager
+async def replay_paused(
+    client: TestClient, pipeline: Pipeline, replica: PostgresServer,
+) -> AsyncIterator[None]:
+    """Progress 40 replayed by the replica, then its replay paused and progress 80 applied on
+    the primary: inside, the replica is behind by at least 0.3 s; after, it replays again."""
     assert (await client.put("/v1/courses/c-1", json=CATALOG, headers=auth())).status == 200
     first = [event("chapter_progress", chapter_id="ch-1", progress=40)]
     assert (await client.post("/v1/events", json={"events": first}, headers=auth())).status == 202
     await pipeline.flush()
     await progress_when(client, 40)
-
     standby = await asyncpg.connect(replica.url)
     try:
         await standby.execute("SELECT pg_wal_replay_pause()")
@@ -75,14 +77,21 @@ async def test_a_read_from_the_replica_says_how_far_behind_it_is(
         assert resp.status == 202
         await pipeline.flush()
         await asyncio.sleep(0.3)
-        resp = await client.get(VIEW, headers=auth())
-        body = await resp.json()
-        assert chapter(body, "ch-1")["progress"] == 40  # the replica has not replayed it
-        assert int(resp.headers[LAG_HEADER]) >= 300
+        yield
     finally:
         await standby.execute("SELECT pg_wal_replay_resume()")
         await standby.close()
-    await progress_when(client, 80)
+
+
+async def test_a_read_from_the_replica_says_how_far_behind_it_is(
+    replica_client: TestClient, pipeline: Pipeline, replica: PostgresServer,
+) -> None:
+    async with replay_paused(replica_client, pipeline, replica):
+        resp = await replica_client.get(VIEW, headers=auth())
+        body = await resp.json()
+        assert chapter(body, "ch-1")["progress"] == 40  # the replica has not replayed it
+        assert int(resp.headers[LAG_HEADER]) >= 300
+    await progress_when(replica_client, 80)
 
 
 REPLICA_READS = [
@@ -100,29 +109,13 @@ REPLICA_READS = [
 async def test_analytics_quiz_and_report_reads_are_served_by_the_replica(
     replica_client: TestClient, pipeline: Pipeline, replica: PostgresServer,
 ) -> None:
-    client = replica_client
-    assert (await client.put("/v1/courses/c-1", json=CATALOG, headers=auth())).status == 200
-    first = [event("chapter_progress", chapter_id="ch-1", progress=40)]
-    assert (await client.post("/v1/events", json={"events": first}, headers=auth())).status == 202
-    await pipeline.flush()
-    await progress_when(client, 40)
-    standby = await asyncpg.connect(replica.url)
-    try:
-        await standby.execute("SELECT pg_wal_replay_pause()")
-        later = [event("chapter_progress", chapter_id="ch-1", progress=80)]
-        assert (await client.post("/v1/events", json={"events": later},
-                                  headers=auth())).status == 202
-        await pipeline.flush()
-        await asyncio.sleep(0.3)
+    async with replay_paused(replica_client, pipeline, replica):
         lags = {}
         for path in REPLICA_READS:
-            resp = await client.get(path, headers=auth())
+            resp = await replica_client.get(path, headers=auth())
             assert resp.status in (200, 404), (path, resp.status, await resp.text())
             lags[path] = int(resp.headers.get(LAG_HEADER, "-1"))
         assert {p: lag for p, lag in lags.items() if lag < 300} == {}
-    finally:
-        await standby.execute("SELECT pg_wal_replay_resume()")
-        await standby.close()
 
 
 async def test_a_read_from_the_primary_says_it_is_not_behind(client: TestClient) -> None:
