@@ -105,6 +105,11 @@ def _delete(table: str) -> str:
     return f"DELETE FROM {table} WHERE user_id = $1"  # noqa: S608 -- a registry constant
 
 
+def _whole_rows(table: str, section: str, order: str) -> LearnerTable:
+    """A table exported as whole JSON documents in ``order`` and erased by ``user_id``."""
+    return LearnerTable(table, section, _rows_of(table, order), _document, _delete(table))
+
+
 LEARNER_TABLES: tuple[LearnerTable, ...] = (
     LearnerTable(
         "course_progress", "courses",
@@ -116,14 +121,8 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         "SELECT * FROM chapter_progress WHERE user_id = $1 ORDER BY course_id, chapter_id",
         _chapter, _delete("chapter_progress"),
     ),
-    LearnerTable(
-        "quiz_summary", "quiz_summaries",
-        _rows_of("quiz_summary", "course_id, quiz_id"), _document, _delete("quiz_summary"),
-    ),
-    LearnerTable(
-        "quiz_attempts", "quiz_attempts",
-        _rows_of("quiz_attempts", "ts, attempt_id"), _document, _delete("quiz_attempts"),
-    ),
+    _whole_rows("quiz_summary", "quiz_summaries", "course_id, quiz_id"),
+    _whole_rows("quiz_attempts", "quiz_attempts", "ts, attempt_id"),
     LearnerTable(
         "user_summary", "summary",
         "SELECT * FROM user_summary WHERE user_id = $1", _summary, _delete("user_summary"),
@@ -133,10 +132,7 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         "SELECT * FROM daily_activity WHERE user_id = $1 ORDER BY day",
         _day, _delete("daily_activity"),
     ),
-    LearnerTable(
-        "path_progress", "path_progress",
-        _rows_of("path_progress", "path_id"), _document, _delete("path_progress"),
-    ),
+    _whole_rows("path_progress", "path_progress", "path_id"),
     LearnerTable(
         "chapter_event_log", "chapter_events",
         "SELECT course_id, chapter_id, events FROM chapter_event_log WHERE user_id = $1"
@@ -155,48 +151,15 @@ LEARNER_TABLES: tuple[LearnerTable, ...] = (
         "SELECT * FROM learner_sessions WHERE user_id = $1 ORDER BY started_ms",
         _session, _delete("learner_sessions"),
     ),
-    LearnerTable(
-        "course_activity_days", "course_activity_days",
-        _rows_of("course_activity_days", "course_id, day"), _document,
-        _delete("course_activity_days"),
-    ),
-    LearnerTable(
-        "enrollment_history", "enrollments",
-        _rows_of("enrollment_history", "course_id, ts, event_id"), _document,
-        _delete("enrollment_history"),
-    ),
-    LearnerTable(
-        "course_reset_history", "course_resets",
-        _rows_of("course_reset_history", "course_id, ts, event_id"), _document,
-        _delete("course_reset_history"),
-    ),
-    LearnerTable(
-        "learner_milestones", "milestones",
-        _rows_of("learner_milestones", "kind, course_id, item_id"), _document,
-        _delete("learner_milestones"),
-    ),
-    LearnerTable(
-        "achievement_awards", "achievements",
-        _rows_of("achievement_awards", "awarded_ts, achievement_id"), _document,
-        _delete("achievement_awards"),
-    ),
-    LearnerTable(
-        "points_ledger", "points",
-        _rows_of("points_ledger", "occurred_at, entry_id"), _document, _delete("points_ledger"),
-    ),
-    LearnerTable(
-        "points_totals", "points_totals",
-        _rows_of("points_totals", "scope, period"), _document, _delete("points_totals"),
-    ),
-    LearnerTable(
-        "learner_preferences", "preferences",
-        _rows_of("learner_preferences", "user_id"), _document, _delete("learner_preferences"),
-    ),
-    LearnerTable(
-        "certificates", "certificates",
-        _rows_of("certificates", "issued_at, certificate_id"), _document,
-        _delete("certificates"),
-    ),
+    _whole_rows("course_activity_days", "course_activity_days", "course_id, day"),
+    _whole_rows("enrollment_history", "enrollments", "course_id, ts, event_id"),
+    _whole_rows("course_reset_history", "course_resets", "course_id, ts, event_id"),
+    _whole_rows("learner_milestones", "milestones", "kind, course_id, item_id"),
+    _whole_rows("achievement_awards", "achievements", "awarded_ts, achievement_id"),
+    _whole_rows("points_ledger", "points", "occurred_at, entry_id"),
+    _whole_rows("points_totals", "points_totals", "scope, period"),
+    _whole_rows("learner_preferences", "preferences", "user_id"),
+    _whole_rows("certificates", "certificates", "issued_at, certificate_id"),
     LearnerTable(
         "erased_users", "",
         note="the tombstone of an erased learner (user_id, erased_at): kept for good",
