@@ -1,14 +1,14 @@
 """The previous release's code, checked out from git, and its processes.
 
-The release is the newest annotated tag ``v*`` (``CHANGELOG.md`` names each one). A clone made
-without its tags (or shallow) fetches them from its own ``origin`` first; a clone that still has
-no release tag fails the test, it is never skipped.
+The release is the newest annotated tag ``v*``, or, in a clone of ``main`` without tags, the
+commit ``CHANGELOG.md`` names in the newest release heading.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -26,22 +26,44 @@ def git(*args: str) -> str:
 
 
 def previous_release() -> str:
-    """The newest ``v*`` tag, fetched from ``origin`` when this clone lacks it."""
+    """The newest release: its ``v*`` tag, or the commit ``CHANGELOG.md`` names for it.
+
+    A clone of ``main`` alone (no tags) still holds the release commit in its history; a shallow
+    clone deepens itself from ``origin`` first. Without either the test fails, it is never skipped.
+    """
     tags = git("tag", "--list", "v*", "--sort=-v:refname")
-    if not tags and "origin" in git("remote").split():
+    if tags:
+        return tags.splitlines()[0]
+    commit = changelog_release_commit()
+    if not has_commit(commit) and "origin" in git("remote").split():
         if git("rev-parse", "--is-shallow-repository") == "true":
             subprocess.run(["git", "-C", str(ROOT), "fetch", "--unshallow", "origin"], check=False)
         subprocess.run(["git", "-C", str(ROOT), "fetch", "--tags", "origin"], check=False)
-        tags = git("tag", "--list", "v*", "--sort=-v:refname")
-    if not tags:
-        pytest.fail("no release tag v* in this clone: the upgrade test starts from the newest "
-                    "release (git fetch --tags; see CHANGELOG.md)")
-    return tags.splitlines()[0]
+    if not has_commit(commit):
+        pytest.fail(f"the release commit {commit} named in CHANGELOG.md is not in this clone: the "
+                    "upgrade test starts from the newest release (clone main with its history)")
+    return commit
 
 
-def checkout(tag: str, into: Path) -> Path:
-    """The tree of ``tag`` under ``into`` (``git archive``: the repository is not touched)."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", tag],
+def changelog_release_commit() -> str:
+    """The full commit id of the newest release heading in ``CHANGELOG.md``."""
+    text = (ROOT / "CHANGELOG.md").read_text()
+    found = re.search(r"^## \d+\.\d+\.\d+ .*?commit `([0-9a-f]{40})`", text, re.M | re.S)
+    if found is None:
+        pytest.fail("CHANGELOG.md names no release commit (`## X.Y.Z` … commit `<40 hex>`)")
+    return found.group(1)
+
+
+def has_commit(rev: str) -> bool:
+    probe = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{rev}^{{commit}}"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The tree of ``rev`` (a tag or a commit) under ``into``; ``git archive`` leaves the
+    repository untouched."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
                           check=True, capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
