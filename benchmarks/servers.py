@@ -12,20 +12,27 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from aggregator.db import migrate
+from benchmarks.pgstats import STATEMENT_TIMING, enable_statement_timing
 from devstack.cluster import LocalCluster
 from devstack.servers import PostgresServer, RedisServer, free_port
 
 
 @contextlib.asynccontextmanager
-async def fresh_servers(prefix: str) -> AsyncIterator[tuple[RedisServer, PostgresServer]]:
-    """Redis (AOF everysec) and a migrated PostgreSQL in a temporary directory, removed after."""
+async def fresh_servers(prefix: str, *, statements: bool = False
+                        ) -> AsyncIterator[tuple[RedisServer, PostgresServer]]:
+    """Redis (AOF everysec) and a migrated PostgreSQL in a temporary directory, removed after;
+    with ``statements``, PostgreSQL also times every statement (``pg_stat_statements``)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
-    redis, pg = RedisServer(root / "redis", free_port()), PostgresServer(root / "pg", free_port())
+    pg_settings = STATEMENT_TIMING if statements else None
+    redis = RedisServer(root / "redis", free_port())
+    pg = PostgresServer(root / "pg", free_port(), settings=pg_settings)
     redis.start()
     pg.start()
     try:
         await migrate(pg.url)
+        if statements:
+            await enable_statement_timing(pg.url)
         yield redis, pg
     finally:
         pg.stop()

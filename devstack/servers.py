@@ -204,8 +204,11 @@ class PostgresServer(_ServerProcess):
         fast: bool = False,
         user: str = "waymark",
         database: str = "waymark",
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.dir = Path(dir).resolve()
+        self.settings = dict(settings or {})
+        """Extra server settings (``-c name=value``), e.g. ``shared_preload_libraries``."""
         self.port = free_port() if port is None else port
         self.fast = fast
         self.user = user
@@ -297,6 +300,7 @@ class PostgresServer(_ServerProcess):
         if self.fast:
             # Test servers trade crash safety for speed; a crash loses only throwaway data.
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        settings |= self.settings
         return [arg for k, v in settings.items() for arg in ("-c", f"{k}={v}")]
 
     def _initdb(self, bindir: Path, account: pwd.struct_passwd | None) -> None:
