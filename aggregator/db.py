@@ -1,7 +1,9 @@
 """PostgreSQL access: the pool factory and the migration runner.
 
 Migrations are numbered ``.sql`` files in ``aggregator/migrations``; each is applied once, in its
-own transaction, under an advisory lock so that concurrent starters never race.
+own transaction, under an advisory lock so that concurrent starters never race. Workers may keep
+applying batches meanwhile (an upgrade); a migration that PostgreSQL picks as the victim of a
+deadlock with them is rolled back whole and tried again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyn
 """A connection, or one borrowed from a pool."""
 
 _MIGRATION_LOCK = 0x5741594D  # "WAYM"
+_DEADLOCK_RETRIES = 5
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -47,19 +50,29 @@ async def migrate(dsn: str) -> list[str]:
             for version, name, sql in migrations():
                 if version in done:
                     continue
-                async with conn.transaction():
-                    await conn.execute(sql)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        version,
-                        name,
-                    )
+                await _apply_one(conn, version, name, sql)
                 applied.append(name)
             return applied
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     finally:
         await conn.close()
+
+
+async def _apply_one(conn: asyncpg.Connection[asyncpg.Record], version: int, name: str,
+                     sql: str) -> None:
+    for attempt in range(_DEADLOCK_RETRIES):
+        try:
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                )
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == _DEADLOCK_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.1 * 2**attempt)
 
 
 async def pending_migrations(conn: Conn) -> list[str]:

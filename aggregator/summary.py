@@ -29,26 +29,31 @@ ON CONFLICT (user_id, day) DO UPDATE SET
 """
 
 _USER_SUMMARY = """
+-- Each learner's rows are read through the primary keys (user_id leads them) by LATERAL
+-- subqueries, whatever the planner's statistics say: with a join, a table that grew since its
+-- last ANALYZE was scanned whole for a handful of learners (tens of ms per batch, growing).
 WITH u AS (SELECT DISTINCT user_id FROM unnest($1::text[]) AS u(user_id)),
 c AS (  -- course counts and avg_progress over active records; time and activity over all
-    SELECT u.user_id, count(cp.course_id) FILTER (WHERE {active}) AS total,
-           count(*) FILTER (WHERE {active} AND cp.status = 'completed') AS completed,
-           count(*) FILTER (WHERE {active} AND cp.status = 'in_progress') AS in_progress,
-           coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
-           coalesce(avg(cp.percent_complete) FILTER (WHERE {active}), 0)::float8 AS avg_progress,
-           max(greatest(cp.last_activity_at, cp.last_accessed_at)) AS last_activity_at
-    FROM u LEFT JOIN course_progress cp USING (user_id)
-    GROUP BY u.user_id
+    SELECT u.user_id, x.* FROM u CROSS JOIN LATERAL (
+        SELECT count(cp.course_id) FILTER (WHERE {active}) AS total,
+               count(*) FILTER (WHERE {active} AND cp.status = 'completed') AS completed,
+               count(*) FILTER (WHERE {active} AND cp.status = 'in_progress') AS in_progress,
+               coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
+               coalesce(avg(cp.percent_complete) FILTER (WHERE {active}), 0)::float8
+                   AS avg_progress,
+               max(greatest(cp.last_activity_at, cp.last_accessed_at)) AS last_activity_at
+        FROM course_progress cp WHERE cp.user_id = u.user_id) x
 ),
 ch AS (
-    SELECT u.user_id, count(cp.chapter_id) AS chapters
-    FROM u LEFT JOIN chapter_progress cp ON cp.user_id = u.user_id AND cp.completed
-    GROUP BY u.user_id
+    SELECT u.user_id, x.chapters FROM u CROSS JOIN LATERAL (
+        SELECT count(*) AS chapters FROM chapter_progress cp
+        WHERE cp.user_id = u.user_id AND cp.completed) x
 ),
 d AS (
-    SELECT da.user_id, da.day,
-           da.day - (row_number() OVER (PARTITION BY da.user_id ORDER BY da.day))::int AS grp
-    FROM daily_activity da JOIN u USING (user_id)
+    SELECT u.user_id, x.day, x.grp FROM u CROSS JOIN LATERAL (
+        SELECT da.day,
+               da.day - (row_number() OVER (ORDER BY da.day))::int AS grp
+        FROM daily_activity da WHERE da.user_id = u.user_id) x
 ),
 islands AS (
     SELECT user_id, count(*) AS len, max(day) AS end_day FROM d GROUP BY user_id, grp
