@@ -21,7 +21,13 @@ from typing import Any
 import asyncpg
 
 from benchmarks.ceilings import apply_ceiling
-from benchmarks.pgstats import statement_interval, statement_stats, table_interval, table_stats
+from benchmarks.pgstats import (
+    WRITTEN,
+    statement_interval,
+    statement_stats,
+    table_interval,
+    table_stats,
+)
 from benchmarks.run import cpu_s, server_pids
 from benchmarks.servers import fresh_servers
 from benchmarks.workloads import WORKLOADS, Workload
@@ -52,11 +58,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         **({"statements": statement_interval(statements, statements_after)}
            if args.statements else {}),
     }
-
-
-WRITTEN = ("chapter_progress", "course_progress", "user_summary", "daily_activity",
-           "course_activity_days", "learner_sessions", "chapter_event_log", "applied_batches",
-           "outbox")
 
 
 async def readings(conn: asyncpg.Connection, statements: bool

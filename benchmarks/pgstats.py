@@ -15,6 +15,11 @@ import asyncpg
 STATEMENT_TIMING = {"shared_preload_libraries": "pg_stat_statements",
                     "pg_stat_statements.max": "1000", "pg_stat_statements.track": "top"}
 
+WRITTEN = ("chapter_progress", "course_progress", "user_summary", "daily_activity",
+           "course_activity_days", "learner_sessions", "chapter_event_log", "applied_batches",
+           "outbox")
+"""The tables the apply step writes on a heartbeat batch."""
+
 _TABLES = """
 SELECT relname, n_live_tup, n_dead_tup, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del,
        autovacuum_count, autoanalyze_count, pg_total_relation_size(relid) AS bytes

@@ -5,7 +5,10 @@
 Starts Redis (AOF everysec), PostgreSQL, ``waymark serve`` and the workers like
 ``benchmarks.run``, offers ``--rate`` events/s from a separate load process, and samples every
 ``--every`` seconds: accepted events/s (from the server's counter), pending keys and the age of
-the oldest, event lag p99 of the interval, and the RSS of every process. Reports the time series
+the oldest, event lag p99 of the interval, the RSS of every process, and PostgreSQL's own
+account of the interval: the statements that took the most time (calls, ms per call), and per
+written table the updates, the share of them HOT, dead tuples, autovacuum runs and size
+(``benchmarks.soak_plot`` draws them). Reports the time series
 and, over the second half of the samples taken under load, the accepted rate against the offered
 one, the trend of queue depth, oldest pending age and lag (``flat`` when each moves by less
 than 10 % of its mean), and each process's RSS growth; plus every non-202 answer the load
@@ -24,8 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from redis.asyncio import Redis
 
+from benchmarks.pgstats import (
+    WRITTEN,
+    statement_interval,
+    statement_stats,
+    table_interval,
+    table_stats,
+)
 from benchmarks.run import (
     KEY,
     WaymarkProcesses,
@@ -115,8 +126,24 @@ def second_half(samples: list[dict[str, Any]], rate: float) -> dict[str, Any]:
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
-    async with fresh_servers("waymark-soak-") as (redis, pg):
+    async with fresh_servers("waymark-soak-", statements=True) as (redis, pg):
         return await _soak(redis, pg, args)
+
+
+class PostgresWatch:
+    """PostgreSQL's cumulative statistics read at each sample, reported per interval."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.tables: dict[str, dict[str, int]] = {}
+        self.statements: dict[int, dict[str, Any]] = {}
+
+    async def interval(self) -> dict[str, Any]:
+        tables, statements = await table_stats(self.conn), await statement_stats(self.conn)
+        out = {"tables": table_interval(self.tables, tables, WRITTEN),
+               "statements": statement_interval(self.statements, statements, top=15)}
+        self.tables, self.statements = tables, statements
+        return out
 
 
 async def _soak(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace) -> dict[str, Any]:
@@ -135,6 +162,8 @@ async def _soak(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace
                  "redis": server_pids(redis, pg)["redis"][0]}
         samples: list[dict[str, Any]] = []
         redis_client = Redis.from_url(redis.url)
+        watch = PostgresWatch(await asyncpg.connect(pg.url))
+        await watch.interval()
         t0 = time.monotonic()
         lag_before = await lag_buckets(stack.worker_ports)
         probes = None
@@ -159,10 +188,13 @@ async def _soak(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace
                 | {"postgres (all)": round(pg_rss, 1)},
                 "redis_used_mb": round(
                     int((await redis_client.info("memory"))["used_memory"]) / 2**20, 1),
+                "postgres": await watch.interval(),
             })
             lag_before = lag_now
-            print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+            print(json.dumps({k: v for k, v in samples[-1].items() if k != "postgres"}),
+                  file=sys.stderr, flush=True)
         await redis_client.aclose()
+        await watch.conn.close()
         out, _ = load.communicate()
         report = json.loads(out)
         for i in range(1, len(samples)):
