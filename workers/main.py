@@ -30,6 +30,7 @@ from prometheus_client import start_http_server
 from aggregator import ledger, path_progress
 from aggregator.achievement_backfill import backfill
 from aggregator.recompute import recompute_catalog
+from aggregator.statistics import analyze_new_tables
 from waymark.settings import Settings
 from workers.context import CONFIG, STATE, WorkerConfig, WorkerState, close_state, open_state, state
 from workers.flush import PoisonPending
@@ -124,6 +125,15 @@ async def prune_ledger(ctx: dict[str, Any]) -> int:
         return await ledger.prune(conn)
 
 
+async def first_statistics(ctx: dict[str, Any]) -> list[str]:
+    """Analyze the tables a new database filled before autovacuum did (a cron job)."""
+    async with state(ctx).pool.acquire() as conn:
+        analyzed = await analyze_new_tables(conn)
+    if analyzed:
+        log.info("tables_analyzed", tables=analyzed)
+    return analyzed
+
+
 async def recompute_course(ctx: dict[str, Any], course_id: str, version: int) -> int:
     """Recompute the rollup of every learner of ``course_id`` in throttled batches."""
     done = await recompute_catalog(
@@ -194,7 +204,8 @@ def create_worker(config: WorkerConfig, *, handle_signals: bool = True) -> Worke
     return Worker(
         functions=[func(flush_shard, max_tries=1000), func(recompute_course, max_tries=5),
                    func(backfill_achievement, max_tries=5), func(recompute_path, max_tries=5)],
-        cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True)],
+        cron_jobs=[cron(prune_ledger, minute=set(range(0, 60, 10)), unique=True),
+                   cron(first_statistics, second={0, 15, 30, 45}, unique=True)],
         redis_settings=RedisSettings.from_dsn(settings.queue_url),
         on_startup=startup,
         on_shutdown=shutdown,

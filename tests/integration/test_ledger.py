@@ -47,3 +47,12 @@ async def test_old_ledger_rows_are_pruned(database_url: str) -> None:
 
 def test_lineage_lists_ancestors_and_self() -> None:
     assert ledger.lineage("a.0.1") == ["a", "a.0", "a.0.1"]
+
+
+async def test_descendants_are_found_by_prefix_without_wildcards(database_url: str) -> None:
+    """A part id holding LIKE's wildcards matches only itself: the prefix is a byte range."""
+    assert await claim(database_url, "9-a_c.0")
+    assert await claim(database_url, "9-abc")  # "_" is not "any character"
+    assert not await claim(database_url, "9-a_c")  # its part .0 was applied
+    assert await claim(database_url, "9-a%")
+    assert await claim(database_url, "9-a/")  # "/" follows "." but is not a child
