@@ -14,6 +14,11 @@ attempt, kept in ``quiz_summary`` by ``aggregator.quizzes``), which is not in th
 recompute adds the chapter's current facts to its logged events, and a chapter whose facts moved
 (``refacted``) is recomputed — or, without a complete log, merged with its new facts.
 
+A row whose log is complete keeps only its ``STORED_TAIL_LIMIT`` latest events unfolded (the
+buffer's entries keep ``TAIL_LIMIT``): every older event is in the log, so a late completion
+before them is recomputed from it exactly, and the row — rewritten on every batch — stays narrow
+enough for its updates to stay on their page as the chapter's history grows.
+
 ``has_fact`` records, for good, that the chapter got an event other than an uncomplete (the
 visibility rule of ``aggregator.enrollment_rules``; a new row starts without one).
 """
@@ -42,6 +47,7 @@ from aggregator.requirements import (
 from buffer.fold import (
     COMPLETING,
     NONE_TS,
+    TAIL_LIMIT,
     Base,
     ChapterState,
     ChapterSummary,
@@ -55,6 +61,10 @@ from buffer.fold import (
 
 Pair = tuple[str, str]
 ChapterKey = tuple[str, str, str]
+
+STORED_TAIL_LIMIT = 4
+"""Unfolded events kept in a chapter row whose log is complete (a late completion among them
+merges without reading the log)."""
 
 _INSERT_CHAPTERS = """
 INSERT INTO chapter_progress (user_id, course_id, chapter_id, log_complete, has_fact)
@@ -158,7 +168,8 @@ async def apply_chapters(
         # trimmed before merging: the merge folds the oldest of the two tails into the base,
         # and a base that ends after the reset would keep the events at or before it
         state = trim_chapter(row.state, reset_ts)
-        merged[key] = state if new is None else merge_chapter(state, new)
+        limit = STORED_TAIL_LIMIT if complete[key] else TAIL_LIMIT
+        merged[key] = state if new is None else merge_chapter(state, new, limit)
     facts = {k: f for k, f in (await _facts(conn, sorted(refacted | set(rebuild)))).items()
              if takes_quiz_facts(rule[k])}
     for key in refacted - set(rebuild):
@@ -171,7 +182,8 @@ async def apply_chapters(
             reset_ts = resets.get((key[0], key[1]), (NONE_TS, False))[0]
             history = decide(after_reset(logged.get(key, []) + facts.get(key, []), reset_ts),
                              rule[key])
-            merged[key] = rebuild_chapter(history + scored.get(key, []), reset_ts)
+            merged[key] = rebuild_chapter(history + scored.get(key, []), reset_ts,
+                                          STORED_TAIL_LIMIT)
     out = []
     for key in sorted(merged):
         state = merged[key]
