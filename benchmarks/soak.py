@@ -5,14 +5,14 @@
 Starts Redis (AOF everysec), PostgreSQL, ``waymark serve`` and the workers like
 ``benchmarks.run``, offers ``--rate`` events/s from a separate load process, and samples every
 ``--every`` seconds: accepted events/s (from the server's counter), pending keys and the age of
-the oldest, event lag p99 of the interval, the RSS of every process, and PostgreSQL's own
-account of the interval: the statements that took the most time (calls, ms per call), and per
-written table the updates, the share of them HOT, dead tuples, autovacuum runs and size
-(``benchmarks.soak_plot`` draws them). Reports the time series
-and, over the second half of the samples taken under load, the accepted rate against the offered
-one, the trend of queue depth, oldest pending age and lag (``flat`` when each moves by less
-than 10 % of its mean), and each process's RSS growth; plus every non-202 answer the load
-client got.
+the oldest, event lag p99 of the interval (its histogram bucket, and interpolated inside it),
+the RSS of every process, and PostgreSQL's own account of the interval: the statements that
+took the most time (calls, ms per call), and per written table the updates, the share of them
+HOT, dead tuples, autovacuum runs and size (``benchmarks.soak_plot`` draws them). Reports the
+time series and, over the second half of the samples taken under load, the accepted rate
+against the offered one, the trend of queue depth, oldest pending age and interpolated lag p99
+(``flat`` when each moves by less than 10 % of its mean), and each process's RSS growth; plus
+every non-202 answer the load client got.
 """
 
 from __future__ import annotations
@@ -68,13 +68,38 @@ async def server_metrics(url: str) -> dict[str, float]:
 
 
 def interval_lag(before: dict[float, float], after: dict[float, float]) -> float:
-    delta = {b: after[b] - before.get(b, 0) for b in after}
-    return float(lag_quantiles(delta)["p99_le_s"])
+    """Event lag p99 of the interval as the upper bound of its histogram bucket."""
+    return float(lag_quantiles(interval(before, after))["p99_le_s"])
+
+
+def interval(before: dict[float, float], after: dict[float, float]) -> dict[float, float]:
+    return {b: after[b] - before.get(b, 0) for b in after}
+
+
+def interpolated_quantile(buckets: dict[float, float], q: float) -> float:
+    """The ``q`` quantile of cumulative histogram buckets, interpolated linearly inside the
+    bucket that holds it (as Prometheus's ``histogram_quantile``); the highest finite bound when
+    it falls in ``+Inf``, 0 for an empty histogram."""
+    total = buckets.get(float("inf"), 0.0)
+    if total <= 0:
+        return 0.0
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound in sorted(buckets):
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, count
+    return lower
 
 
 FLAT_PERCENT = 10.0
 """A figure whose trend moves it by less than this share of its mean over the half is flat."""
-TRENDED = ("pending_keys", "oldest_pending_s", "lag_p99_le_s")
+TRENDED = ("pending_keys", "oldest_pending_s", "lag_p99_s")
+"""Judged by trend; lag by its interpolated p99, not by the bucket bound (which takes only a
+few values, so a trend through it says where the steps fell rather than how lag moved)."""
 
 
 def slope(xs: list[float], ys: list[float]) -> float:
@@ -184,6 +209,7 @@ async def _soak(redis: RedisServer, pg: PostgresServer, args: argparse.Namespace
                 "pending_keys": m.get("waymark_queue_pending_keys", 0.0),
                 "oldest_pending_s": round(m.get("waymark_queue_oldest_pending_seconds", 0.0), 2),
                 "lag_p99_le_s": interval_lag(lag_before, lag_now),
+                "lag_p99_s": round(interpolated_quantile(interval(lag_before, lag_now), 0.99), 2),
                 "rss_mb": {name: rss_mb(pid) for name, pid in procs.items()}
                 | {"postgres (all)": round(pg_rss, 1)},
                 "redis_used_mb": round(

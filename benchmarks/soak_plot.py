@@ -84,8 +84,11 @@ def plot(report: dict[str, Any], out: Path) -> None:
     a.set_title("Merge buffer")
 
     a = ax[1][0]
-    a.step(minutes, [s["lag_p99_le_s"] for s in samples], where="post")
-    a.set_ylabel("seconds (histogram bucket)")
+    a.step(minutes, [s["lag_p99_le_s"] for s in samples], where="post", label="bucket bound")
+    if all("lag_p99_s" in s for s in samples):
+        a.plot(minutes, [s["lag_p99_s"] for s in samples], label="interpolated")
+    a.set_ylabel("seconds")
+    a.legend(loc="lower right")
     a.set_title("Event lag p99, per interval")
 
     a = ax[1][1]
