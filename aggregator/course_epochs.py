@@ -115,10 +115,12 @@ async def completed(conn: Conn, pairs: Iterable[Pair]) -> dict[Pair, Moment]:
     rules = await load_rules(conn, courses)
     out = {}
     for pair, chapters in logged.items():
-        bounds = sorted(set(resets.get(pair, [])))
         course_rules = rules.get(pair[1])
+        if course_rules is None:  # no catalog: no required chapters to complete
+            continue
+        bounds = sorted(set(resets.get(pair, [])))
         facts = {ch: chapter_facts(evs, course_rules.of(ch), bounds)
-                 for ch, evs in chapters.items() if course_rules is not None}
+                 for ch, evs in chapters.items()}
         at = completed_moment(required.get(pair[1], set()), facts, bounds)
         if at is not None:
             out[pair] = at

@@ -62,7 +62,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 async def readings(conn: asyncpg.Connection, statements: bool
                    ) -> tuple[dict[str, dict[str, int]], dict[int, dict[str, Any]]]:
-    await conn.execute("SELECT pg_stat_force_next_flush()")
     return await table_stats(conn), (await statement_stats(conn) if statements else {})
 
 
