@@ -19,52 +19,60 @@ from aggregator.db import Conn
 from aggregator.events import DomainEvent
 
 RECOMPUTE_SQL = """
+-- Each pair's rows are read through primary keys (LATERAL), so the plan does not depend on the
+-- tables' statistics or size; the previous values come from the same snapshot the upsert reads,
+-- and the rows that moved are chosen from ``rolled`` (no join back to the upsert's output).
 WITH pairs AS (
     SELECT DISTINCT user_id, course_id
     FROM unnest($1::text[], $2::text[]) AS p(user_id, course_id)
 ),
-catalog AS (
-    SELECT p.user_id, p.course_id,
-           bool_or(c.course_id IS NOT NULL) AS has_catalog,
-           coalesce(sum(cc.weight) FILTER (WHERE cc.required), 0) AS req_weight,
-           coalesce(sum(cc.weight) FILTER (WHERE cc.required AND cp.completed), 0) AS done_weight,
-           count(*) FILTER (WHERE cc.required AND cp.completed) AS completed_chapters,
-           count(cc.chapter_id) FILTER (WHERE cc.required) AS total_chapters,
-           coalesce(avg(coalesce(cp.progress, 0)) FILTER (WHERE cc.chapter_id IS NOT NULL), 0)
-               AS avg_progress,
-           max(cp.completed_at) FILTER (WHERE cc.required AND cp.completed) AS last_required_done
-    FROM pairs p
-    LEFT JOIN courses c ON c.course_id = p.course_id
-    LEFT JOIN course_chapters cc ON cc.course_id = p.course_id
-    LEFT JOIN chapter_progress cp
-           ON cp.user_id = p.user_id AND cp.course_id = p.course_id
-          AND cp.chapter_id = cc.chapter_id
-    GROUP BY p.user_id, p.course_id
-),
-activity AS (
-    SELECT p.user_id, p.course_id,
-           coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
-           min(cp.first_activity_at) AS started_at,
-           max(cp.last_activity_at) AS last_activity_at,
-           coalesce(bool_or(cp.has_fact), false) AS chapter_fact
-    FROM pairs p
-    LEFT JOIN chapter_progress cp ON cp.user_id = p.user_id AND cp.course_id = p.course_id
-    GROUP BY p.user_id, p.course_id
-),
-old AS (
-    SELECT t.user_id, t.course_id, t.percent_complete, t.status, t.seen_at
-    FROM course_progress t JOIN pairs USING (user_id, course_id)
-),
 rolled AS (
-    SELECT k.user_id, k.course_id,
+    SELECT p.user_id, p.course_id,
            CASE WHEN NOT k.has_catalog THEN NULL
                 WHEN k.req_weight > 0 THEN round((100 * k.done_weight / k.req_weight)::numeric, 2)
                 ELSE 0 END AS percent,
            k.completed_chapters, k.total_chapters, k.avg_progress, k.last_required_done,
            a.time_spent_ms, a.started_at, a.last_activity_at,
-           a.chapter_fact OR o.seen_at IS NOT NULL AS visible
-    FROM catalog k JOIN activity a USING (user_id, course_id)
-    LEFT JOIN old o USING (user_id, course_id)
+           a.chapter_fact OR o.seen_at IS NOT NULL AS visible,
+           o.percent_complete AS old_percent, o.status AS old_status
+    FROM pairs p
+    CROSS JOIN LATERAL (
+        SELECT EXISTS (SELECT FROM courses c WHERE c.course_id = p.course_id) AS has_catalog,
+               coalesce(sum(cc.weight) FILTER (WHERE cc.required), 0) AS req_weight,
+               coalesce(sum(cc.weight) FILTER (WHERE cc.required AND cp.completed), 0)
+                   AS done_weight,
+               count(*) FILTER (WHERE cc.required AND cp.completed) AS completed_chapters,
+               count(*) FILTER (WHERE cc.required) AS total_chapters,
+               coalesce(avg(coalesce(cp.progress, 0)), 0) AS avg_progress,
+               max(cp.completed_at) FILTER (WHERE cc.required AND cp.completed)
+                   AS last_required_done
+        FROM course_chapters cc
+        LEFT JOIN chapter_progress cp
+               ON cp.user_id = p.user_id AND cp.course_id = p.course_id
+              AND cp.chapter_id = cc.chapter_id
+        WHERE cc.course_id = p.course_id
+    ) k
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(cp.time_spent_ms), 0) AS time_spent_ms,
+               min(cp.first_activity_at) AS started_at,
+               max(cp.last_activity_at) AS last_activity_at,
+               coalesce(bool_or(cp.has_fact), false) AS chapter_fact
+        FROM chapter_progress cp
+        WHERE cp.user_id = p.user_id AND cp.course_id = p.course_id
+    ) a
+    LEFT JOIN LATERAL (
+        SELECT t.percent_complete, t.status, t.seen_at
+        FROM course_progress t WHERE t.user_id = p.user_id AND t.course_id = p.course_id
+        LIMIT 1  -- kept a per-pair lookup: not flattened into a join over the whole table
+    ) o ON true
+),
+final AS (
+    SELECT r.*,
+           CASE WHEN r.percent = 100 THEN r.last_required_done END AS completed_at,
+           CASE WHEN r.percent = 100 THEN 'completed'
+                WHEN r.started_at IS NOT NULL THEN 'in_progress'
+                ELSE 'not_started' END AS status
+    FROM rolled r
 ),
 up AS (
 INSERT INTO course_progress AS t (
@@ -72,16 +80,11 @@ INSERT INTO course_progress AS t (
     time_spent_ms, started_at, last_activity_at, last_accessed_at, completed_at, status, visible,
     updated_at
 )
-SELECT r.user_id, r.course_id, r.percent, r.completed_chapters, r.total_chapters,
-       round(r.avg_progress::numeric, 2)::float8, r.time_spent_ms, r.started_at,
-       r.last_activity_at, r.last_activity_at,
-       CASE WHEN r.percent = 100 THEN r.last_required_done END,
-       CASE WHEN r.percent = 100 THEN 'completed'
-            WHEN r.started_at IS NOT NULL THEN 'in_progress'
-            ELSE 'not_started' END,
-       r.visible, now()
-FROM rolled r
-ORDER BY r.user_id, r.course_id
+SELECT f.user_id, f.course_id, f.percent, f.completed_chapters, f.total_chapters,
+       round(f.avg_progress::numeric, 2)::float8, f.time_spent_ms, f.started_at,
+       f.last_activity_at, f.last_activity_at, f.completed_at, f.status, f.visible, now()
+FROM final f
+ORDER BY f.user_id, f.course_id
 ON CONFLICT (user_id, course_id) DO UPDATE SET
     percent_complete = excluded.percent_complete,
     completed_chapters = excluded.completed_chapters,
@@ -95,14 +98,13 @@ ON CONFLICT (user_id, course_id) DO UPDATE SET
     status = excluded.status,
     visible = excluded.visible,
     updated_at = now()
-RETURNING t.user_id, t.course_id, t.percent_complete, t.status, t.completed_at,
-          t.completed_chapters, t.total_chapters, t.last_activity_at
 )
-SELECT up.*, old.percent_complete AS old_percent, old.status AS old_status
-FROM up LEFT JOIN old USING (user_id, course_id)
-WHERE coalesce(old.percent_complete, 0) IS DISTINCT FROM coalesce(up.percent_complete, 0)
-   OR old.status IS DISTINCT FROM up.status
-ORDER BY up.user_id, up.course_id
+SELECT f.user_id, f.course_id, f.percent AS percent_complete, f.status, f.completed_at,
+       f.completed_chapters, f.total_chapters, f.last_activity_at, f.old_percent, f.old_status
+FROM final f
+WHERE coalesce(f.old_percent, 0) IS DISTINCT FROM coalesce(f.percent, 0)
+   OR f.old_status IS DISTINCT FROM f.status
+ORDER BY f.user_id, f.course_id
 """
 
 

@@ -149,11 +149,13 @@ async def scrape_lag(ports: list[int]) -> dict[str, float]:
 
 def start_profilers(pids: dict[str, list[int]], seconds: float,
                     out: Path) -> list[subprocess.Popen[bytes]]:
-    """py-spy (sampling, 100 Hz, native frames off) on each process, collapsed stacks to ``out``."""
+    """py-spy on each process, collapsed stacks to ``out``: 100 Hz, native frames off, and only
+    samples holding the GIL, so time spent preempted inside a socket call is not counted."""
     out.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
     return [subprocess.Popen([str(spy), "record", "-p", str(pid), "-d", str(int(seconds)),
-                              "-r", "100", "-f", "raw", "-o", str(out / f"{name}-{i}.txt")],
+                              "-r", "100", "--gil", "-f", "raw",
+                              "-o", str(out / f"{name}-{i}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for name, group in pids.items() for i, pid in enumerate(group)]
 
