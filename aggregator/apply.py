@@ -7,12 +7,12 @@ missing, locked, course-level state merged), every enrollment event and course r
 history (``aggregator.enrollments``, ``aggregator.course_epochs``), quiz attempts (by
 ``(user_id, attempt_id)``) and their reassessment per (user, course, quiz) — statuses, grading,
 summary and the quiz's derived completing fact, ``aggregator.quizzes`` — then chapter rows
-(created if missing, locked, merged in Python with ``buffer.fold``, trimmed by the course's
-reset, recomputed when their quiz facts moved), then the aggregates of the affected rows only:
-course rollups per (user, course), daily activity per (user, day), user summaries per user;
-then what the batch earned (``aggregator.rewards``: milestones ever reached, chapter points,
-achievements, certificates); last, the domain events of every change into the outbox — all in
-the same transaction.
+(locked, merged in Python with ``buffer.fold``, trimmed by the course's reset, recomputed when
+their quiz facts moved; a new row is inserted once, already merged), then the aggregates of the
+affected rows only: course rollups per (user, course), daily activity per (user, day), user
+summaries per user; then what the batch earned (``aggregator.rewards``: milestones ever reached,
+chapter points, achievements, certificates); last, the domain events of every change into the
+outbox — all in the same transaction.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Chapter rows in the apply transaction: log the batch's events, merge, recompute when needed.
 
 For each chapter of the batch (and each chapter of a (user, course) whose reset moved), in key
-order: the row is created if missing and locked; the batch's events are appended to the chapter
-event log; the incoming events at or before the course's reset are dropped; then the stored
-state and the incoming one are merged with ``buffer.fold`` — the fast path — unless the merge
-would lean on folded history (``needs_rebuild``: a reset among folded events, a completion or
-uncomplete older than them). Such a chapter is recomputed from every event of its log, exactly.
+order: the row is locked if it exists (one the batch creates is written once, by an insert of
+its merged values); the batch's events are appended to the chapter event log; the incoming
+events at or before the course's reset are dropped; then the stored state and the incoming one
+are merged with ``buffer.fold`` — the fast path — unless the merge would lean on folded history
+(``needs_rebuild``: a reset among folded events, a completion or uncomplete older than them).
+Such a chapter is recomputed from every event of its log, exactly.
 A row whose log is not complete (created before the log existed, or fed by a buffer entry that
 had to fold events it could not pass on) is merged as before.
 
@@ -32,6 +33,7 @@ from typing import Any
 import msgspec
 
 from aggregator import event_log
+from aggregator.catalog_rules import ChapterRule
 from aggregator.db import Conn
 from aggregator.enrollment_rules import chapter_has_fact
 from aggregator.events import DomainEvent
@@ -67,9 +69,15 @@ STORED_TAIL_LIMIT = 4
 merges without reading the log)."""
 
 _INSERT_CHAPTERS = """
-INSERT INTO chapter_progress (user_id, course_id, chapter_id, log_complete, has_fact)
-SELECT u, c, ch, true, false FROM unnest($1::text[], $2::text[], $3::text[]) AS k(u, c, ch)
-ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING
+INSERT INTO chapter_progress AS t (user_id, course_id, chapter_id, progress, completed,
+    completed_at, position_s, time_spent_ms, first_activity_at, last_activity_at, state,
+    log_complete, has_fact)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[],
+                     $6::timestamptz[], $7::float8[], $8::int8[], $9::timestamptz[],
+                     $10::timestamptz[], $11::bytea[], $12::bool[], $13::bool[])
+ORDER BY 1, 2, 3
+ON CONFLICT DO NOTHING
+RETURNING t.user_id, t.course_id, t.chapter_id
 """
 _LOCK_CHAPTERS = """
 WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
@@ -117,15 +125,30 @@ def ms_to_dt(ms: int | None) -> datetime | None:
 
 
 class _Row:
-    """A locked chapter row as stored."""
+    """A locked chapter row as stored (or, for a row this batch creates, as it starts)."""
 
     __slots__ = ("completed", "has_fact", "log_complete", "state")
 
-    def __init__(self, r: Any) -> None:
-        self.state = ChapterState() if r["state"] is None else _decode_state(r["state"])
-        self.completed: bool = r["completed"]
-        self.log_complete: bool = r["log_complete"]
-        self.has_fact: bool = r["has_fact"]
+    def __init__(self, state: ChapterState, completed: bool, log_complete: bool,
+                 has_fact: bool) -> None:
+        self.state = state
+        self.completed = completed
+        self.log_complete = log_complete
+        self.has_fact = has_fact
+
+    @classmethod
+    def stored(cls, r: Any) -> _Row:
+        state = ChapterState() if r["state"] is None else _decode_state(r["state"])
+        return cls(state, r["completed"], r["log_complete"], r["has_fact"])
+
+    @classmethod
+    def fresh(cls) -> _Row:
+        """A row created by this batch: every event it holds is in the log from the start."""
+        return cls(ChapterState(), False, True, False)
+
+
+_Out = tuple[Any, ...]
+"""A chapter row as written: the key, then the twelve values of ``_UPDATE_CHAPTERS``."""
 
 
 async def apply_chapters(
@@ -135,23 +158,61 @@ async def apply_chapters(
     events: list[DomainEvent],
     refacted: Iterable[ChapterKey] = (),
 ) -> None:
-    """Merge the batch's chapter states into their rows (see module docstring)."""
+    """Merge the batch's chapter states into their rows (see module docstring).
+
+    Rows that exist are locked and updated; a row the batch creates is written once, by an
+    insert of its merged values. Should another transaction have created one of those rows
+    since the lock (its insert then waits for that one to commit and skips the row), the row
+    is locked and merged again like any stored row.
+    """
     refacted = set(refacted)
     keys = sorted(set(incoming) | refacted)
-    rows: dict[ChapterKey, _Row] = {}
-    if keys:
-        cols = [[k[i] for k in keys] for i in range(3)]
-        await conn.execute(_INSERT_CHAPTERS, *cols)
-        rows.update({(r[0], r[1], r[2]): _Row(r) for r in await conn.fetch(_LOCK_CHAPTERS, *cols)})
+    rows = await _lock(conn, _LOCK_CHAPTERS, [[k[i] for k in keys] for i in range(3)])
+    if incoming:
         await event_log.append(conn, {k: incoming[k].tail for k in sorted(incoming)})
     moved = sorted(p for p, (_, changed) in resets.items() if changed)
     if moved:
-        found = await conn.fetch(_LOCK_RESET_CHAPTERS, [p[0] for p in moved], [p[1] for p in moved])
-        for r in found:
-            rows.setdefault((r[0], r[1], r[2]), _Row(r))
+        found = await _lock(conn, _LOCK_RESET_CHAPTERS, [[p[0] for p in moved],
+                                                         [p[1] for p in moved]])
+        rows = found | rows
+    created = {k for k in keys if k not in rows}
+    rows.update((k, _Row.fresh()) for k in created)
     # read after the rows are locked: a catalog stored since is recomputed after this commits
     course_rules = await load_rules(conn, {k[1] for k in rows})
     rule = {k: course_rules.get(k[1], CourseRules()).of(k[2]) for k in rows}
+    out = await _merge_rows(conn, rows, incoming, resets, refacted, rule)
+    if created:
+        fresh = [out[k] for k in sorted(created)]
+        inserted = {(r[0], r[1], r[2]) for r in await conn.fetch(
+            _INSERT_CHAPTERS, *[[o[0][i] for o in fresh] for i in range(3)],
+            *[[o[0][i] for o in fresh] for i in range(3, 13)])}
+        raced = created - inserted
+        if raced:
+            again = await _lock(conn, _LOCK_CHAPTERS,
+                                [[k[i] for k in sorted(raced)] for i in range(3)])
+            out.update(await _merge_rows(conn, again, incoming, resets, refacted, rule))
+        created = inserted
+    events.extend(e for _, e in (out[k] for k in sorted(out)) if e is not None)
+    update = [out[k][0] for k in sorted(out) if k not in created]
+    if update:
+        await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in update] for i in range(13)])
+
+
+async def _lock(conn: Conn, query: str, cols: list[list[str]]) -> dict[ChapterKey, _Row]:
+    if not cols[0]:
+        return {}
+    return {(r[0], r[1], r[2]): _Row.stored(r) for r in await conn.fetch(query, *cols)}
+
+
+async def _merge_rows(
+    conn: Conn,
+    rows: dict[ChapterKey, _Row],
+    incoming: dict[ChapterKey, ChapterState],
+    resets: dict[Pair, tuple[int, bool]],
+    refacted: set[ChapterKey],
+    rule: dict[ChapterKey, ChapterRule],
+) -> dict[ChapterKey, tuple[_Out, DomainEvent | None]]:
+    """Each row's merged values, and its completion event when the row's completion flips."""
     merged: dict[ChapterKey, ChapterState] = {}
     complete: dict[ChapterKey, bool] = {}
     rebuild: list[ChapterKey] = []
@@ -170,7 +231,8 @@ async def apply_chapters(
         state = trim_chapter(row.state, reset_ts)
         limit = STORED_TAIL_LIMIT if complete[key] else TAIL_LIMIT
         merged[key] = state if new is None else merge_chapter(state, new, limit)
-    facts = {k: f for k, f in (await _facts(conn, sorted(refacted | set(rebuild)))).items()
+    facts = {k: f for k, f in (await _facts(conn, sorted(refacted & rows.keys()
+                                                         | set(rebuild)))).items()
              if takes_quiz_facts(rule[k])}
     for key in refacted - set(rebuild):
         if key in merged:  # no complete log: the new facts are added, a withdrawn one stays
@@ -184,21 +246,17 @@ async def apply_chapters(
                              rule[key])
             merged[key] = rebuild_chapter(history + scored.get(key, []), reset_ts,
                                           STORED_TAIL_LIMIT)
-    out = []
-    for key in sorted(merged):
-        state = merged[key]
+    out: dict[ChapterKey, tuple[_Out, DomainEvent | None]] = {}
+    for key, state in merged.items():
         new = incoming.get(key)
         has_fact = (rows[key].has_fact or bool(facts.get(key))
                     or (new is not None and chapter_has_fact(new)))
         s = summarize_chapter(state)
-        if s.completed != rows[key].completed:
-            events.append(_chapter_event(key, s))
-        out.append((
+        out[key] = ((
             *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
             ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state), complete[key], has_fact,
-        ))
-    if out:
-        await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in out] for i in range(13)])
+        ), _chapter_event(key, s) if s.completed != rows[key].completed else None)
+    return out
 
 
 async def _facts(conn: Conn, keys: list[ChapterKey]) -> dict[ChapterKey, list[TailEvent]]:
