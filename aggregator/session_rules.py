@@ -37,18 +37,6 @@ class Session:
     """(course_id, chapter_id) pairs touched."""
 
 
-def of_activity(a: Activity) -> Session:
-    chapters = frozenset({(a.course_id, a.chapter_id)}) if a.chapter_id else frozenset()
-    return Session(a.ts, a.ts, 1, a.time_ms, frozenset({a.course_id}), chapters)
-
-
-def join(a: Session, b: Session) -> Session:
-    return Session(
-        min(a.started_ms, b.started_ms), max(a.ended_ms, b.ended_ms), a.events + b.events,
-        a.time_ms + b.time_ms, a.courses | b.courses, a.chapters | b.chapters,
-    )
-
-
 def window(activity: Iterable[Activity], gap_ms: int) -> tuple[int, int] | None:
     """The span of event time whose sessions may change when ``activity`` is added."""
     times = [a.ts for a in activity]
@@ -60,18 +48,60 @@ def window(activity: Iterable[Activity], gap_ms: int) -> tuple[int, int] | None:
 def absorb(
     neighbours: Iterable[Session], activity: Iterable[Activity], gap_ms: int
 ) -> list[Session]:
-    """The sessions that replace ``neighbours`` once ``activity`` is added, oldest first."""
-    parts = sorted(
-        [*neighbours, *(of_activity(a) for a in activity)],
-        key=lambda s: (s.started_ms, s.ended_ms),
+    """The sessions that replace ``neighbours`` once ``activity`` is added, oldest first.
+
+    Everything is sorted by (start, end); each run whose next start lies within ``gap_ms`` of
+    the run's latest end becomes one session, built once from its parts.
+    """
+    parts: list[tuple[int, int, Session | Activity]] = sorted(
+        [*((s.started_ms, s.ended_ms, s) for s in neighbours),
+         *((a.ts, a.ts, a) for a in activity)],
+        key=_span,
     )
     out: list[Session] = []
-    for s in parts:
-        if out and s.started_ms - out[-1].ended_ms <= gap_ms:
-            out[-1] = join(out[-1], s)
+    run: list[Session | Activity] = []
+    end = 0
+    for start, stop, part in parts:
+        if run and start - end <= gap_ms:
+            run.append(part)
+            end = max(end, stop)
         else:
-            out.append(s)
+            if run:
+                out.append(_of_run(run))
+            run, end = [part], stop
+    if run:
+        out.append(_of_run(run))
     return out
+
+
+def _span(p: tuple[int, int, Session | Activity]) -> tuple[int, int]:
+    return p[0], p[1]
+
+
+def _of_run(run: list[Session | Activity]) -> Session:
+    """One session of parts known to join: the span, counts and touched sets of them all."""
+    if len(run) == 1 and isinstance(run[0], Session):
+        return run[0]
+    started, ended, events, time_ms = None, None, 0, 0
+    courses: set[str] = set()
+    chapters: set[tuple[str, str]] = set()
+    for p in run:
+        if isinstance(p, Session):
+            lo, hi, n = p.started_ms, p.ended_ms, p.events
+            courses |= p.courses
+            chapters |= p.chapters
+        else:
+            lo = hi = p.ts
+            n = 1
+            courses.add(p.course_id)
+            if p.chapter_id:
+                chapters.add((p.course_id, p.chapter_id))
+        started = lo if started is None else min(started, lo)
+        ended = hi if ended is None else max(ended, hi)
+        events += n
+        time_ms += p.time_ms
+    assert started is not None and ended is not None
+    return Session(started, ended, events, time_ms, frozenset(courses), frozenset(chapters))
 
 
 def changes(

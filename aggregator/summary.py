@@ -13,7 +13,7 @@ invisible course records (``aggregator.enrollment_rules``); chapters, time and s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 
 from aggregator.db import Conn
 from aggregator.enrollment_rules import active_sql
@@ -81,8 +81,13 @@ ON CONFLICT (user_id) DO UPDATE SET
 """.replace("{active}", active_sql("cp."))
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY_MS = 86_400_000
+
+
 def utc_day(ms: int) -> date:
-    return datetime.fromtimestamp(ms / 1000, UTC).date()
+    """The UTC calendar day of an epoch time in ms (by whole days: no datetime per event)."""
+    return date.fromordinal(_EPOCH_ORDINAL + ms // _DAY_MS)
 
 
 def chapter_activity(

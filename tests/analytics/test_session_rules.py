@@ -12,7 +12,10 @@ from aggregator.session_rules import Activity, Session, absorb, changes, window
 GAP = 1_800_000
 
 
-def cut(activity: list[Activity], gap: int) -> list[tuple[int, int, int, int]]:
+Cut = tuple[int, int, int, int, frozenset[str], frozenset[tuple[str, str]]]
+
+
+def cut(activity: list[Activity], gap: int) -> list[Cut]:
     """Reference: sort every event, cut where the gap exceeds ``gap``."""
     runs: list[list[Activity]] = []
     for a in sorted(activity, key=lambda a: a.ts):
@@ -20,7 +23,9 @@ def cut(activity: list[Activity], gap: int) -> list[tuple[int, int, int, int]]:
             runs[-1].append(a)
         else:
             runs.append([a])
-    return [(r[0].ts, r[-1].ts, len(r), sum(a.time_ms for a in r)) for r in runs]
+    return [(r[0].ts, r[-1].ts, len(r), sum(a.time_ms for a in r),
+             frozenset(a.course_id for a in r),
+             frozenset((a.course_id, a.chapter_id) for a in r if a.chapter_id)) for r in runs]
 
 
 def incremental(batches: list[list[Activity]], gap: int) -> list[Session]:
@@ -88,9 +93,14 @@ def test_changes_leave_an_untouched_session_alone() -> None:
 def test_incremental_sessions_equal_the_reference_in_any_order_and_batching(
     times: list[int], cuts: list[int], gap: int, data: st.DataObject
 ) -> None:
-    activity = [a(t, time_ms=i) for i, t in enumerate(times)]
+    places = data.draw(st.lists(st.tuples(st.sampled_from(["c-1", "c-2", "c-3"]),
+                                          st.sampled_from(["", "ch-1", "ch-2"])),
+                                min_size=len(times), max_size=len(times)))
+    activity = [a(t, time_ms=i, course=c, chapter=ch)
+                for i, (t, (c, ch)) in enumerate(zip(times, places, strict=True))]
     order = data.draw(st.permutations(activity))
     bounds = sorted({0, len(order), *(c for c in cuts if c < len(order))})
     batches = [order[i:j] for i, j in itertools.pairwise(bounds) if j > i]
-    got = [(s.started_ms, s.ended_ms, s.events, s.time_ms) for s in incremental(batches, gap)]
+    got = [(s.started_ms, s.ended_ms, s.events, s.time_ms, s.courses, s.chapters)
+           for s in incremental(batches, gap)]
     assert got == cut(activity, gap)
