@@ -104,9 +104,12 @@ def decode_batch(entries: Iterable[tuple[str, bytes]]) -> DecodedBatch:
 
 
 _LOCK_COURSES = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
-SELECT cp.user_id, cp.course_id, cp.state FROM course_progress cp JOIN k USING (user_id, course_id)
-ORDER BY cp.user_id, cp.course_id FOR UPDATE OF cp
+SELECT cp.user_id, cp.course_id, cp.state
+FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id)
+CROSS JOIN LATERAL (  -- by primary key, in the keys' order (see aggregator.chapters)
+    SELECT * FROM course_progress t
+    WHERE t.user_id = k.user_id AND t.course_id = k.course_id FOR UPDATE
+) cp
 """
 _INSERT_COURSES = """
 INSERT INTO course_progress (user_id, course_id)

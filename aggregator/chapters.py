@@ -79,20 +79,28 @@ ORDER BY 1, 2, 3
 ON CONFLICT DO NOTHING
 RETURNING t.user_id, t.course_id, t.chapter_id
 """
+# The locks read each key through the primary key (a LATERAL subquery per key, taken in the
+# sorted order of the keys passed): a join could be planned, and its plan cached, as a scan of
+# the whole table while the table was new and small, and such a scan grows with the table.
 _LOCK_CHAPTERS = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-           AS k(user_id, course_id, chapter_id))
 SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
        cp.has_fact
-FROM chapter_progress cp JOIN k USING (user_id, course_id, chapter_id)
-ORDER BY 1, 2, 3 FOR UPDATE OF cp
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, chapter_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM chapter_progress t
+    WHERE t.user_id = k.user_id AND t.course_id = k.course_id AND t.chapter_id = k.chapter_id
+    FOR UPDATE
+) cp
 """
 _LOCK_RESET_CHAPTERS = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id))
 SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
        cp.has_fact
-FROM chapter_progress cp JOIN k USING (user_id, course_id)
-ORDER BY 1, 2, 3 FOR UPDATE OF cp
+FROM unnest($1::text[], $2::text[]) AS k(user_id, course_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM chapter_progress t
+    WHERE t.user_id = k.user_id AND t.course_id = k.course_id
+    ORDER BY t.chapter_id FOR UPDATE
+) cp
 """
 _UPDATE_CHAPTERS = """
 UPDATE chapter_progress t SET progress = u.progress, completed = u.completed,

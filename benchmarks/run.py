@@ -142,6 +142,20 @@ def lag_quantiles(buckets: dict[float, float]) -> dict[str, float]:
     return out
 
 
+async def keys_per_batch(ports: list[int]) -> float:
+    """Mean keys per applied batch over the workers on ``ports`` (waymark_flush_batch_keys)."""
+    total = count = 0.0
+    async with aiohttp.ClientSession() as s:
+        for port in ports:
+            async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                for line in (await r.text()).splitlines():
+                    if line.startswith("waymark_flush_batch_keys_sum"):
+                        total += float(line.rsplit(" ", 1)[1])
+                    elif line.startswith("waymark_flush_batch_keys_count"):
+                        count += float(line.rsplit(" ", 1)[1])
+    return round(total / count, 1) if count else 0.0
+
+
 async def scrape_lag(ports: list[int]) -> dict[str, float]:
     """p50/p99 of waymark_event_lag_seconds over all workers (upper bucket bounds)."""
     return lag_quantiles(await lag_buckets(ports))
@@ -284,6 +298,8 @@ async def waymark_e2e(redis: RedisServer, pg: PostgresServer, args: argparse.Nam
             "merge_ratio": round(total_accepted / max(1, keys_applied), 2),
             "freshness": await freshness(url, args.probes),
             "event_lag": await scrape_lag([metrics_base + i for i in range(args.workers)]),
+            "keys_per_batch": await keys_per_batch(
+                [metrics_base + i for i in range(args.workers)]),
             "peak_rss_mb": {"serve": [memory_mb(p.pid) for p in serves],
                             "workers": [memory_mb(w.pid) for w in stack.workers]},
             "redis_used_memory_peak_mb": await peak_memory_mb(nodes),
