@@ -1,6 +1,6 @@
 """The chapter event log in SQL: appended by every apply, read back to recompute a chapter.
 
-Rows are written in the apply transaction (one multi-row statement per batch), so a batch that
+Rows are written in the apply transaction (one binary COPY per batch), so a batch that
 is applied once is logged once; a re-delivered batch is stopped by the ledger before it gets
 here. See ``migrations/010_chapter_event_log.sql`` for the layout.
 """
@@ -17,15 +17,15 @@ from buffer.fold import TailEvent
 
 ChapterKey = tuple[str, str, str]
 
-_APPEND = """
-INSERT INTO chapter_event_log (user_id, course_id, chapter_id, min_ts, max_ts, events)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::bytea[])
-"""
+_COLUMNS = ("user_id", "course_id", "chapter_id", "min_ts", "max_ts", "events")
 _READ = """
-WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-           AS k(user_id, course_id, chapter_id))
-SELECT l.user_id, l.course_id, l.chapter_id, l.events
-FROM chapter_event_log l JOIN k USING (user_id, course_id, chapter_id)
+SELECT k.user_id, k.course_id, k.chapter_id, l.events
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, chapter_id)
+CROSS JOIN LATERAL (  -- through the learner index, per key, whatever the log's size
+    SELECT t.events FROM chapter_event_log t
+    WHERE t.user_id = k.user_id AND t.course_id = k.course_id AND t.chapter_id = k.chapter_id
+    OFFSET 0
+) l
 """
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -37,13 +37,10 @@ async def append(conn: Conn, events: Mapping[ChapterKey, list[TailEvent]]) -> No
     rows = [(k, evs) for k, evs in sorted(events.items()) if evs]
     if not rows:
         return
-    await conn.execute(
-        _APPEND,
-        [k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[2] for k, _ in rows],
-        [min(e.ts for e in evs) for _, evs in rows],
-        [max(e.ts for e in evs) for _, evs in rows],
-        [_encode(evs) for _, evs in rows],
-    )
+    # binary COPY: no array parameters to build and check element by element
+    await conn.copy_records_to_table("chapter_event_log", columns=_COLUMNS, records=[
+        (*k, min(e.ts for e in evs), max(e.ts for e in evs), _encode(evs)) for k, evs in rows
+    ])
 
 
 async def read(conn: Conn, keys: list[ChapterKey]) -> dict[ChapterKey, list[TailEvent]]:
