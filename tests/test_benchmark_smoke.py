@@ -21,5 +21,17 @@ def test_the_benchmark_runner_produces_its_report(tmp_path: Path) -> None:
     assert report["naive"]["accepted"] > 0
     assert report["merge_ceiling"]["events_per_s"] > 0
     assert report["apply_ceiling"]["rows_per_s"] > 0
+    assert report["waymark"]["keys_per_batch"] > 0
     assert set(report["ratios"]) == {"waymark_over_naive", "ingest_over_merge_ceiling",
                                      "workers_over_apply_ceiling"}
+
+
+def test_the_apply_cost_harness_reports_both_sides_per_row() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.apply_cost", "--learners", "2", "5", "--rows", "80"],
+        check=True, timeout=240, capture_output=True, text=True,
+    )
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (first["keys_per_batch"], second["keys_per_batch"]) == (16, 40)
+    assert first["rows"] == 80 and second["rows"] == 80
+    assert first["python_cpu_us_per_row"] > 0 and first["postgres_cpu_us_per_row"] > 0
