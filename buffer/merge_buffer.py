@@ -201,14 +201,26 @@ class MergeBuffer:
 
     async def drain(self, shard: int, limit: int) -> DrainedBatch | None:
         """Lease up to ``limit`` due keys of ``shard`` as a new batch."""
+        batch = await self.drain_ready(shard, limit, min_keys=1, linger_ms=0)
+        assert not isinstance(batch, float)
+        return batch
+
+    async def drain_ready(self, shard: int, limit: int, *, min_keys: int, linger_ms: int
+                          ) -> DrainedBatch | float | None:
+        """Lease up to ``limit`` due keys of ``shard`` as a new batch once at least ``min_keys``
+        are due or the oldest has been due for ``linger_ms``; until then the seconds left to
+        wait (``None``: no key is due)."""
         batch_id = f"{shard}-{uuid.uuid4().hex}"
         keys = [self.key(shard, "buf"), self.key(shard, "due"), *self._lease_keys(shard)]
         # With replica acknowledgement the lease is on the replicas before the batch is applied:
         # a failover then re-delivers this batch by its id (skipped by the ledger) instead of
         # handing its entries out again under a new id.
-        res = await self._run(self._drain, keys, [limit, self.lease_ms, batch_id])
+        res = await self._run(self._drain, keys,
+                              [limit, self.lease_ms, batch_id, min_keys, linger_ms])
         if res is None:
             return None
+        if isinstance(res, int):
+            return res / 1000
         kids, vals = res
         entries = [(k.decode(), v) for k, v in zip(kids, vals, strict=True)]
         return DrainedBatch(shard, batch_id, entries)

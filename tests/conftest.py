@@ -23,7 +23,8 @@ API_KEYS = f"admin:{ADMIN_KEY}:ingest+read+admin,ingest:{INGEST_KEY}:ingest,read
 
 @pytest.fixture
 def settings(redis_url: str, database_url: str) -> Settings:
-    """Settings against the test servers; flushing waits for no merge window unless a test asks.
+    """Settings against the test servers; flushing waits for no merge window and no lingering
+    unless a test asks.
 
     ``/metrics`` is on the app's own port here (``api``), so the tests scrape it through
     ``client``; ``tests/monitoring/test_metrics_listen.py`` checks the separate listener.
@@ -34,6 +35,7 @@ def settings(redis_url: str, database_url: str) -> Settings:
         database_url=database_url,
         api_keys=parse_api_keys(API_KEYS),
         merge_window_ms=0,
+        flush_linger_ms=0,
         shards=4,
         catalog_cache_s=0.0,
         cert_signing_key=CERT_SIGNING_KEY,

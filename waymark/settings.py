@@ -55,6 +55,10 @@ class Settings:
     api_keys: tuple[ApiKey, ...] = ()
     merge_window_ms: int = 2000
     flush_batch: int = 1000
+    flush_min_keys: int = 250
+    """A shard's due keys wait (at most ``flush_linger_ms``) until this many are due: a larger
+    batch costs less per key to apply."""
+    flush_linger_ms: int = 500
     dedup_window_s: int = 3600
     session_gap_s: int = 1800
     """Two of a learner's events further apart than this start a new session."""
@@ -119,6 +123,8 @@ class Settings:
             "worker_metrics_port": "WAYMARK_WORKER_METRICS_PORT",
             "merge_window_ms": "WAYMARK_MERGE_WINDOW_MS",
             "flush_batch": "WAYMARK_FLUSH_BATCH",
+            "flush_min_keys": "WAYMARK_FLUSH_MIN_KEYS",
+            "flush_linger_ms": "WAYMARK_FLUSH_LINGER_MS",
             "dedup_window_s": "WAYMARK_DEDUP_WINDOW_S",
             "session_gap_s": "WAYMARK_SESSION_GAP_S",
             "at_risk_days": "WAYMARK_AT_RISK_DAYS",
@@ -138,7 +144,8 @@ class Settings:
         values: dict[str, object] = {}
         for attr, var in ints.items():
             if var in e:
-                zero_ok = attr in ("merge_window_ms", "redis_wait_replicas", "replay_retention_s")
+                zero_ok = attr in ("merge_window_ms", "redis_wait_replicas", "replay_retention_s",
+                                   "flush_linger_ms")
                 values[attr] = _positive_int(var, e[var], allow_zero=zero_ok)
         for var in PORTS:
             if var in e and _positive_int(var, e[var]) > MAX_PORT:
@@ -181,8 +188,11 @@ class Settings:
         if e.get("WAYMARK_METRICS_LISTEN"):
             values["metrics_listen"] = parse_metrics_listen(e["WAYMARK_METRICS_LISTEN"])
         values.update(_security_values(e))
-        if int(str(values.get("flush_batch", d.flush_batch))) > MAX_FLUSH_BATCH:
+        flush_batch = int(str(values.get("flush_batch", d.flush_batch)))
+        if flush_batch > MAX_FLUSH_BATCH:
             raise SettingsError(f"WAYMARK_FLUSH_BATCH must be at most {MAX_FLUSH_BATCH}")
+        if int(str(values.get("flush_min_keys", d.flush_min_keys))) > flush_batch:
+            raise SettingsError("WAYMARK_FLUSH_MIN_KEYS must be at most WAYMARK_FLUSH_BATCH")
         if int(str(values.get("max_events", d.max_events))) > MAX_EVENTS_PER_BATCH:
             raise SettingsError(f"WAYMARK_MAX_EVENTS must be at most {MAX_EVENTS_PER_BATCH}")
         if values.get("log_format", d.log_format) not in {"auto", "json", "console"}:

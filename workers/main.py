@@ -5,7 +5,10 @@ enqueues ``flush_shard(shard)`` with the job id ``flush:<shard>:<second>`` (arq 
 duplicate id, so a busy shard gets at most one queued job per second). A flush job takes the
 shard's lock in Redis — an expiring token, so a worker that dies frees it within seconds — and
 drains due keys in leased batches until the shard has none left (or its time slice is used),
-applying each batch in one PostgreSQL transaction before acknowledging it. Jobs are serialized
+applying each batch in one PostgreSQL transaction before acknowledging it. While fewer than
+``WAYMARK_FLUSH_MIN_KEYS`` keys are due, the job waits for more, up to
+``WAYMARK_FLUSH_LINGER_MS`` after the oldest became due: at a high rate a shard is drained in
+fewer, larger batches, and a batch's fixed statements cost less per key. Jobs are serialized
 with msgpack, never pickle.
 """
 
@@ -74,6 +77,8 @@ class FlushReport:
     keys: int = 0
     dead: int = 0
     redelivered: int = 0
+    lingered: int = 0
+    """Waits for more due keys before a batch (``WAYMARK_FLUSH_MIN_KEYS``)."""
     ended: str = "drained"
     """``drained`` (no due key left), ``slice_used``, ``stopping``, ``lock_lost`` or
     ``poison_pending`` (a failing key waits for its next try)."""
@@ -81,7 +86,7 @@ class FlushReport:
     def log(self) -> None:
         level = log.info if self.batches else log.debug
         level("flush_job", batches=self.batches, keys=self.keys, dead=self.dead,
-              redelivered=self.redelivered, ended=self.ended,
+              redelivered=self.redelivered, lingered=self.lingered, ended=self.ended,
               duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
 
 
@@ -95,9 +100,15 @@ async def _flush_locked(st: WorkerState, shard: int, token: str, report: FlushRe
         if not await buffer.lock_shard(shard, token, SHARD_LOCK_MS):
             report.ended = "lock_lost"
             return
-        batch = await buffer.reclaim(shard) or await buffer.drain(shard, settings.flush_batch)
+        batch = await buffer.reclaim(shard) or await buffer.drain_ready(
+            shard, settings.flush_batch, min_keys=settings.flush_min_keys,
+            linger_ms=settings.flush_linger_ms)
         if batch is None:
             return
+        if isinstance(batch, float):  # too few keys due yet: wait for more, within the slice
+            await asyncio.sleep(max(0.0, min(batch, deadline - time.monotonic())))
+            report.lingered += 1
+            continue
         start = time.perf_counter()
         with structlog.contextvars.bound_contextvars(batch_id=batch.batch_id):
             try:

@@ -1,11 +1,18 @@
 -- Take up to ARGV[1] due keys of one shard into a leased batch, atomically.
 -- KEYS[1] buf, KEYS[2] due, KEYS[3] leases zset (batch id -> lease expiry ms),
 -- KEYS[4] inflight hash (batch id -> keyids joined by "\n"; batch id|keyid -> entry).
--- ARGV: limit, lease ms, new batch id. Returns {keyids, entries} or nil.
+-- ARGV: limit, lease ms, new batch id[, min keys, linger ms]. Returns {keyids, entries}, nil
+-- when no key is due, or - fewer than min keys due, the oldest of them due for less than linger
+-- ms - the ms until it has been (a larger batch costs less per key to apply).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 if #keys == 0 then return nil end
+local min_keys, linger = tonumber(ARGV[4] or '1'), tonumber(ARGV[5] or '0')
+if #keys < min_keys then
+  local waited = now - tonumber(redis.call('ZSCORE', KEYS[2], keys[1]))
+  if waited < linger then return linger - waited end
+end
 local vals = redis.call('HMGET', KEYS[1], unpack(keys))
 redis.call('HDEL', KEYS[1], unpack(keys))
 -- A chapter header (see merge.lua) and its tail key become one DrainedChapter of

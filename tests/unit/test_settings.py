@@ -18,6 +18,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert (s.http_port, s.workers, s.merge_window_ms, s.flush_batch) == (8080, 2, 2000, 1000)
     assert (s.dedup_window_s, s.lease_s, s.max_events) == (3600, 30, 1000)
     assert s.redis_url is None and s.database_url is None
+    assert (s.flush_min_keys, s.flush_linger_ms) == (250, 500)
 
 
 def test_environment_overrides_are_typed() -> None:
@@ -25,6 +26,7 @@ def test_environment_overrides_are_typed() -> None:
                            "REDIS_URL": "redis://x",
                            "WAYMARK_API_KEYS": "a:top-secret:ingest+read"})
     assert (s.http_port, s.merge_window_ms, s.redis_url) == (9000, 0, "redis://x")
+    assert Settings.from_env({"WAYMARK_FLUSH_LINGER_MS": "0"}).flush_linger_ms == 0
     assert s.api_keys[0].scopes == frozenset({"ingest", "read"})
     assert "top-secret" not in repr(s)
 
@@ -33,6 +35,8 @@ def test_environment_overrides_are_typed() -> None:
     {"WAYMARK_HTTP_PORT": "eighty"},
     {"WAYMARK_WORKERS": "0"},
     {"WAYMARK_FLUSH_BATCH": "10000"},
+    {"WAYMARK_FLUSH_MIN_KEYS": "600", "WAYMARK_FLUSH_BATCH": "500"},
+    {"WAYMARK_FLUSH_MIN_KEYS": "0"},
     {"WAYMARK_MAX_EVENTS": "100000"},
     {"WAYMARK_LOG_FORMAT": "xml"},
     {"WAYMARK_API_KEYS": "name:secret:write"},

@@ -1,0 +1,59 @@
+"""A shard's few due keys wait for more (up to the linger) before they are drained as a batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
+
+from tests.helpers import event
+from tests.integration.test_pipeline import post
+from tests.pipeline import Pipeline
+from waymark.settings import Settings
+from workers.main import flush_shard
+
+
+async def _three_due_keys(client: TestClient, pipeline: Pipeline) -> int:
+    await post(client, [event("chapter_progress", chapter_id=f"ch-{i}", progress=10)
+                        for i in range(3)])
+    return pipeline.buffer.shard_of("u-1")
+
+
+async def test_fewer_keys_than_the_minimum_wait_until_the_oldest_lingered(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    shard = await _three_due_keys(client, pipeline)
+    buffer = pipeline.buffer
+    wait = await buffer.drain_ready(shard, 1000, min_keys=4, linger_ms=60_000)
+    assert isinstance(wait, float) and 59 < wait <= 60  # nothing leased meanwhile
+    batch = await buffer.drain_ready(shard, 1000, min_keys=3, linger_ms=60_000)
+    assert batch is not None and not isinstance(batch, float)
+    assert len(batch.entries) == 3
+
+
+async def test_keys_due_longer_than_the_linger_are_drained_however_few(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    shard = await _three_due_keys(client, pipeline)
+    buffer = pipeline.buffer
+    due = buffer.key(shard, "due")
+    long_ago = int(time.time() * 1000) - 5_000
+    await buffer.redis.zadd(due, {k: long_ago for k in await buffer.redis.zrange(due, 0, -1)})
+    batch = await buffer.drain_ready(shard, 1000, min_keys=100, linger_ms=1_000)
+    assert batch is not None and not isinstance(batch, float)
+    assert len(batch.entries) == 3
+    assert await buffer.drain_ready(shard, 1000, min_keys=100, linger_ms=1_000) is None
+
+
+async def test_a_flush_job_waits_for_the_linger_then_applies_what_is_due(
+    client: TestClient, settings: Settings
+) -> None:
+    lingering = dataclasses.replace(settings, flush_min_keys=100, flush_linger_ms=200)
+    async with Pipeline.open(lingering) as pipeline:
+        shard = await _three_due_keys(client, pipeline)
+        with capture_logs() as logs:
+            assert await flush_shard(pipeline.ctx, shard) == 3
+    [job] = [e for e in logs if e["event"] == "flush_job"]
+    assert job["lingered"] >= 1 and (job["batches"], job["ended"]) == (1, "drained")
