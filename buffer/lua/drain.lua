@@ -3,16 +3,21 @@
 -- KEYS[4] inflight hash (batch id -> keyids joined by "\n"; batch id|keyid -> entry).
 -- ARGV: limit, lease ms, new batch id[, min keys, linger ms]. Returns {keyids, entries}, nil
 -- when no key is due, or - fewer than min keys due, the oldest of them due for less than linger
--- ms - the ms until it has been (a larger batch costs less per key to apply).
+-- ms, and no urgent key among them - the ms until it has been (a larger batch costs less per
+-- key to apply). The shard's urgent flag (set by merge.lua with an urgent key) is cleared once a
+-- drain takes every due key.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local limit = tonumber(ARGV[1])
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 if #keys == 0 then return nil end
+local urgent_flag = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 'urgent'
 local min_keys, linger = tonumber(ARGV[4] or '1'), tonumber(ARGV[5] or '0')
-if #keys < min_keys then
+if #keys < min_keys and redis.call('EXISTS', urgent_flag) == 0 then
   local waited = now - tonumber(redis.call('ZSCORE', KEYS[2], keys[1]))
   if waited < linger then return linger - waited end
 end
+if #keys < limit then redis.call('DEL', urgent_flag) end
 local vals = redis.call('HMGET', KEYS[1], unpack(keys))
 redis.call('HDEL', KEYS[1], unpack(keys))
 -- A chapter header (see merge.lua) and its tail key become one DrainedChapter of

@@ -284,6 +284,9 @@ for j = 1, #ops do
     if op[4] then urgent[key] = true end
   end
 end
+-- An urgent key also raises the shard's urgent flag: drain.lua then takes what is due at once,
+-- however few keys that is (see the lingering there).
+local urgent_flag = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 'urgent'
 for key, entry in pairs(entries) do
   if entry.chapter then
     write_chapter(key, entry)
@@ -292,6 +295,7 @@ for key, entry in pairs(entries) do
   end
   if urgent[key] then
     redis.call('ZADD', KEYS[2], 'LT', now, key)
+    redis.call('SET', urgent_flag, 1)
   else
     redis.call('ZADD', KEYS[2], 'NX', now + window, key)
   end

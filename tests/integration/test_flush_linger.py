@@ -57,3 +57,17 @@ async def test_a_flush_job_waits_for_the_linger_then_applies_what_is_due(
             assert await flush_shard(pipeline.ctx, shard) == 3
     [job] = [e for e in logs if e["event"] == "flush_job"]
     assert job["lingered"] >= 1 and (job["batches"], job["ended"]) == (1, "drained")
+
+
+async def test_an_urgent_key_is_drained_at_once_however_few_are_due(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    shard = await _three_due_keys(client, pipeline)
+    await post(client, [event("chapter_completed", chapter_id="ch-9")])  # urgent: due now
+    buffer = pipeline.buffer
+    batch = await buffer.drain_ready(shard, 1000, min_keys=100, linger_ms=60_000)
+    assert batch is not None and not isinstance(batch, float)
+    assert "u-1|c-1|ch-9" in {k for k, _ in batch.entries}
+    # the flag went with the keys it stood for: what comes next lingers again
+    await _three_due_keys(client, pipeline)
+    assert isinstance(await buffer.drain_ready(shard, 1000, min_keys=100, linger_ms=60_000), float)
