@@ -58,3 +58,10 @@ def test_the_architecture_picture_is_drawn_from_its_source() -> None:
     assert labels
     missing = [t for t in labels if t not in svg]
     assert missing == []
+
+
+def test_the_benchmarks_readme_links_every_harness() -> None:
+    readme = ROOT / "benchmarks" / "README.md"
+    linked = {m.group(1) for m in LINK.finditer(readme.read_text())}
+    harnesses = {p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name != "__init__.py"}
+    assert harnesses and harnesses - linked == set()
