@@ -6,9 +6,11 @@ duplicate id, so a busy shard gets at most one queued job per second). A flush j
 shard's lock in Redis — an expiring token, so a worker that dies frees it within seconds — and
 drains due keys in leased batches until the shard has none left (or its time slice is used),
 applying each batch in one PostgreSQL transaction before acknowledging it. While fewer than
-``WAYMARK_FLUSH_MIN_KEYS`` keys are due, the job waits for more, up to
-``WAYMARK_FLUSH_LINGER_MS`` after the oldest became due: at a high rate a shard is drained in
-fewer, larger batches, and a batch's fixed statements cost less per key. Jobs are serialized
+``WAYMARK_FLUSH_MIN_KEYS`` keys are due, none urgent, and the oldest became due less than
+``WAYMARK_FLUSH_LINGER_MS`` ago, the job ends (``lingering``) and the shard's next job takes
+them: at a high rate a shard is drained in fewer, larger batches, and a batch's fixed
+statements cost less per key. The job does not wait in place: a waiting job would hold one of
+the worker's ``WAYMARK_WORKER_CONCURRENCY`` slots that other shards' jobs need. Jobs are serialized
 with msgpack, never pickle.
 """
 
@@ -77,16 +79,15 @@ class FlushReport:
     keys: int = 0
     dead: int = 0
     redelivered: int = 0
-    lingered: int = 0
-    """Waits for more due keys before a batch (``WAYMARK_FLUSH_MIN_KEYS``)."""
     ended: str = "drained"
-    """``drained`` (no due key left), ``slice_used``, ``stopping``, ``lock_lost`` or
-    ``poison_pending`` (a failing key waits for its next try)."""
+    """``drained`` (no due key left), ``lingering`` (too few due yet: see the module
+    docstring), ``slice_used``, ``stopping``, ``lock_lost`` or ``poison_pending`` (a failing key
+    waits for its next try)."""
 
     def log(self) -> None:
         level = log.info if self.batches else log.debug
         level("flush_job", batches=self.batches, keys=self.keys, dead=self.dead,
-              redelivered=self.redelivered, lingered=self.lingered, ended=self.ended,
+              redelivered=self.redelivered, ended=self.ended,
               duration_ms=round((time.perf_counter() - self.started) * 1000, 1))
 
 
@@ -105,10 +106,9 @@ async def _flush_locked(st: WorkerState, shard: int, token: str, report: FlushRe
             linger_ms=settings.flush_linger_ms)
         if batch is None:
             return
-        if isinstance(batch, float):  # too few keys due yet: wait for more, within the slice
-            await asyncio.sleep(max(0.0, min(batch, deadline - time.monotonic())))
-            report.lingered += 1
-            continue
+        if isinstance(batch, float):  # too few keys due yet: the shard's next job takes them
+            report.ended = "lingering"
+            return
         start = time.perf_counter()
         with structlog.contextvars.bound_contextvars(batch_id=batch.batch_id):
             try:

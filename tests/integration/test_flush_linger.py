@@ -47,16 +47,22 @@ async def test_keys_due_longer_than_the_linger_are_drained_however_few(
     assert await buffer.drain_ready(shard, 1000, min_keys=100, linger_ms=1_000) is None
 
 
-async def test_a_flush_job_waits_for_the_linger_then_applies_what_is_due(
+async def test_a_flush_job_leaves_too_few_keys_to_a_later_job(
     client: TestClient, settings: Settings
 ) -> None:
-    lingering = dataclasses.replace(settings, flush_min_keys=100, flush_linger_ms=200)
+    lingering = dataclasses.replace(settings, flush_min_keys=100, flush_linger_ms=60_000)
     async with Pipeline.open(lingering) as pipeline:
         shard = await _three_due_keys(client, pipeline)
         with capture_logs() as logs:
-            assert await flush_shard(pipeline.ctx, shard) == 3
-    [job] = [e for e in logs if e["event"] == "flush_job"]
-    assert job["lingered"] >= 1 and (job["batches"], job["ended"]) == (1, "drained")
+            assert await flush_shard(pipeline.ctx, shard) == 0
+        [job] = [e for e in logs if e["event"] == "flush_job"]
+        assert (job["batches"], job["ended"]) == (0, "lingering")
+        assert await pipeline.buffer.pending_keys() == 3  # still there, none leased
+        due = pipeline.buffer.key(shard, "due")
+        long_ago = int(time.time() * 1000) - 61_000
+        await pipeline.buffer.redis.zadd(
+            due, {k: long_ago for k in await pipeline.buffer.redis.zrange(due, 0, -1)})
+        assert await flush_shard(pipeline.ctx, shard) == 3  # the oldest has lingered enough
 
 
 async def test_an_urgent_key_is_drained_at_once_however_few_are_due(
