@@ -28,7 +28,9 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from benchmarks.ceilings import apply_ceiling, merge_ceiling
+from benchmarks.profiles import start_profilers, top_frames
 from benchmarks.servers import cluster_of, commandstats, fresh_servers, peak_memory_mb
+from benchmarks.worker_metrics import keys_per_batch, scrape_lag
 from buffer.merge_buffer import MergeBuffer
 from devstack.cluster import LocalCluster
 from devstack.servers import PostgresServer, RedisServer, free_port
@@ -117,81 +119,6 @@ async def freshness(url: str, probes: int = 20) -> dict[str, float]:
             waits.append(time.monotonic() - t0)
     waits.sort()
     return {"p50_s": round(waits[len(waits) // 2], 3), "p99_s": round(waits[-1], 3)}
-
-
-async def lag_buckets(ports: list[int]) -> dict[float, float]:
-    """Cumulative buckets of waymark_event_lag_seconds summed over the workers on ``ports``."""
-    buckets: dict[float, float] = {}
-    async with aiohttp.ClientSession() as s:
-        for port in ports:
-            async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
-                for line in (await r.text()).splitlines():
-                    if line.startswith("waymark_event_lag_seconds_bucket"):
-                        le = line.split('le="')[1].split('"')[0]
-                        bound = float("inf") if le == "+Inf" else float(le)
-                        buckets[bound] = buckets.get(bound, 0) + float(line.rsplit(" ", 1)[1])
-    return buckets
-
-
-def lag_quantiles(buckets: dict[float, float]) -> dict[str, float]:
-    """p50/p99 as the upper bound of the bucket that holds them."""
-    total = buckets.get(float("inf"), 0)
-    out = {}
-    for name, q in (("p50_le_s", 0.5), ("p99_le_s", 0.99)):
-        out[name] = next((b for b in sorted(buckets) if total and buckets[b] >= q * total), 0.0)
-    return out
-
-
-async def keys_per_batch(ports: list[int]) -> float:
-    """Mean keys per applied batch over the workers on ``ports`` (waymark_flush_batch_keys)."""
-    total = count = 0.0
-    async with aiohttp.ClientSession() as s:
-        for port in ports:
-            async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
-                for line in (await r.text()).splitlines():
-                    if line.startswith("waymark_flush_batch_keys_sum"):
-                        total += float(line.rsplit(" ", 1)[1])
-                    elif line.startswith("waymark_flush_batch_keys_count"):
-                        count += float(line.rsplit(" ", 1)[1])
-    return round(total / count, 1) if count else 0.0
-
-
-async def scrape_lag(ports: list[int]) -> dict[str, float]:
-    """p50/p99 of waymark_event_lag_seconds over all workers (upper bucket bounds)."""
-    return lag_quantiles(await lag_buckets(ports))
-
-
-def start_profilers(pids: dict[str, list[int]], seconds: float,
-                    out: Path) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each process, collapsed stacks to ``out``: 100 Hz, native frames off, and only
-    samples holding the GIL, so time spent preempted inside a socket call is not counted."""
-    out.mkdir(parents=True, exist_ok=True)
-    spy = Path(sys.executable).with_name("py-spy")
-    return [subprocess.Popen([str(spy), "record", "-p", str(pid), "-d", str(int(seconds)),
-                              "-r", "100", "--gil", "-f", "raw",
-                              "-o", str(out / f"{name}-{i}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, group in pids.items() for i, pid in enumerate(group)]
-
-
-def top_frames(path: Path, n: int = 12) -> dict[str, Any]:
-    """Self and inclusive share of the hottest functions in a py-spy collapsed-stack file."""
-    self_t: dict[str, int] = {}
-    incl: dict[str, int] = {}
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].rsplit(":", 1)[0].split("/")[-1]
-                  + ")" for f in stack.split(";")]
-        c = int(count)
-        total += c
-        self_t[frames[-1]] = self_t.get(frames[-1], 0) + c
-        for f in set(frames):
-            incl[f] = incl.get(f, 0) + c
-    def pct(d: dict[str, int]) -> dict[str, float]:
-        top = sorted(d.items(), key=lambda kv: -kv[1])[:n]
-        return {k: round(100 * v / max(1, total), 1) for k, v in top}
-    return {"samples": total, "self_pct": pct(self_t), "inclusive_pct": pct(incl)}
 
 
 class WaymarkProcesses:

@@ -42,12 +42,11 @@ from benchmarks.run import (
     WaymarkProcesses,
     fresh_servers,
     freshness,
-    lag_buckets,
-    lag_quantiles,
     memory_mb,
     server_pids,
     wait_http,
 )
+from benchmarks.worker_metrics import lag_buckets, lag_quantiles
 from devstack.servers import PostgresServer, RedisServer
 
 
