@@ -295,11 +295,12 @@ for key, entry in pairs(entries) do
   end
   if urgent[key] then
     redis.call('ZADD', KEYS[2], 'LT', now, key)
-    redis.call('SET', urgent_flag, 1)
   else
     redis.call('ZADD', KEYS[2], 'NX', now + window, key)
   end
 end
+
+if next(urgent) ~= nil then redis.call('SET', urgent_flag, 1) end
 
 local out = {}
 for i = 1, #events do out[i] = ok[i] and '1' or '0' end
