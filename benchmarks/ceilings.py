@@ -50,7 +50,7 @@ async def merge_ceiling(redis_url: str, workload: str, seconds: float,
             prepared = prepare(events, now_ms=int(time.time() * 1000), skew_ms=0, rules={},
                                shard_of=buffer.shard_of)
             written = await buffer.write(prepared.writes)
-            accepted += sum(flags.count("1") for flags, _ in written.values())
+            accepted += sum(w.flags.count("1") for w in written.values())
 
     await asyncio.gather(*(client(i) for i in range(clients)))
     await redis.flushall()

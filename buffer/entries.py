@@ -33,6 +33,11 @@ class EventSlot(msgspec.Struct, array_like=True, frozen=True):
     source_slot: int
     """1-based index of the event's source among the request's sources; 0: none."""
     seq: int
+    user_slot: int = 0
+    """1-based index of the event's learner in :attr:`MergeRequest.users`; 0: not checked."""
+    ts: int = 0
+    """The event's ``ts`` (ms, clock skew corrected): refused if at or before the learner's
+    erasure."""
 
 
 class ChapterOp(msgspec.Struct, array_like=True, frozen=True, tag="c"):
@@ -74,6 +79,8 @@ class MergeRequest(msgspec.Struct, array_like=True):
 
     events: list[EventSlot] = msgspec.field(default_factory=list)
     ops: list[Op] = msgspec.field(default_factory=list)
+    users: list[str] = msgspec.field(default_factory=list)
+    """The learners whose tombstones (``erased`` zset) the script checks."""
 
 
 class ChapterHeader(msgspec.Struct, array_like=True):

@@ -57,6 +57,13 @@ return 1
 """
 
 
+def _written(reply: list[Any]) -> Written:
+    flags, pending, *rest = reply
+    pairs = rest[0] if rest else []
+    erased = {pairs[i].decode(): int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+    return Written(flags.decode(), int(pending), erased)
+
+
 def _load(name: str) -> str:
     return resources.files("buffer").joinpath("lua", name).read_text()
 
@@ -67,14 +74,23 @@ class ShardWrite:
 
     request: MergeRequest = field(default_factory=MergeRequest)
     sources: dict[str, int] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
     indexes: list[int] = field(default_factory=list)
     """Position in the request of each event of this shard."""
 
-    def add_event(self, index: int, event_id: str, source_id: str | None, seq: int | None) -> int:
-        slot = 0
+    def add_event(self, index: int, event_id: str, source_id: str | None, seq: int | None,
+                  user_id: str | None = None, ts: int = 0) -> int:
+        """Add an event; with ``user_id``, the script refuses it if that learner's tombstone
+        is at or after ``ts``."""
+        slot = user = 0
         if source_id is not None and seq is not None:
             slot = self.sources.setdefault(source_id, len(self.sources) + 1)
-        self.request.events.append(EventSlot(event_id, slot, seq or 0))
+        if user_id is not None:
+            user = self.users.get(user_id, 0)
+            if not user:
+                self.request.users.append(user_id)
+                user = self.users[user_id] = len(self.request.users)
+        self.request.events.append(EventSlot(event_id, slot, seq or 0, user, ts))
         self.indexes.append(index)
         return len(self.request.events)
 
@@ -83,6 +99,19 @@ class ShardWrite:
 
     def course_op(self, ev: int, kid: str, urgent: bool, change: CourseChange) -> None:
         self.request.ops.append(CourseOp(ev, kid, urgent, change))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one shard's merge answered."""
+
+    flags: str
+    """One per event: '1' accepted, '0' duplicate, 'e' refused (its learner was erased at or
+    after its ``ts``)."""
+    pending: int
+    """Keys pending in the shard now."""
+    erased: dict[str, int]
+    """``erased_ms`` of each learner with a refused event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +163,12 @@ class MergeBuffer:
 
     key = staticmethod(shard_key)
 
-    async def write(self, writes: dict[int, ShardWrite]) -> dict[int, tuple[str, int]]:
+    async def write(self, writes: dict[int, ShardWrite]) -> dict[int, Written]:
         """Merge a request's events, one round trip.
 
         A single Redis takes all shards in one MULTI/EXEC; a cluster takes each shard atomically
         on its own master, concurrently (``buffer.cluster`` says why a retry is safe either way).
-        Per shard: one flag per event ('1' accepted, '0' duplicate) and the shard's pending keys.
+        Each shard checks its learners' tombstones in the same step (see :class:`Written`).
         """
         bucket = int(time.time()) // self.bucket_s
         order = sorted(writes)
@@ -158,10 +187,7 @@ class MergeBuffer:
                 for keys, args in calls:
                     await self._merge(keys=keys, args=args, client=pipe)
                 results = await pipe.execute()
-        return {
-            shard: (flags.decode(), int(pending))
-            for shard, (flags, pending) in zip(order, results, strict=True)
-        }
+        return {shard: _written(r) for shard, r in zip(order, results, strict=True)}
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """One script in one shard's slot, followed by ``WAIT`` when replicas must confirm."""
@@ -177,7 +203,7 @@ class MergeBuffer:
     def _merge_call(
         self, shard: int, w: ShardWrite, bucket: int
     ) -> tuple[list[str], list[bytes | int]]:
-        keys = [self.key(shard, "buf"), self.key(shard, "due")]
+        keys = [self.key(shard, "buf"), self.key(shard, "due"), self.key(shard, "erased")]
         keys += [self.key(shard, f"ids:{bucket - i}") for i in range(self.n_buckets)]
         for source in w.sources:  # insertion order == slot order
             keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]

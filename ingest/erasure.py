@@ -10,8 +10,9 @@ The order (each step's reason):
    every table in ``aggregator.learner_data``.
 3. The buffer, atomically on the learner's shard (``buffer.erasure``): every pending, leased
    and dead-lettered entry, and the tombstone at ``erased_ms``, the Redis clock's now. From here
-   on, the ingest refuses their events with ``ts`` ≤ ``erased_ms`` (``user_erased``); a batch a
-   worker drained before drops their entries by the tombstone once it gets the lock.
+   on, the merge script refuses their events with ``ts`` ≤ ``erased_ms`` (``user_erased``,
+   :func:`refusals`); a batch a worker drained before drops their entries by the tombstone once
+   it gets the lock.
 4. Still in the transaction: the tombstone row and ``user.erased`` in the outbox; commit.
 5. The domain-event stream: entries of the learner relayed before step 1 are deleted; so is
    the rate-limit bucket of their user tokens.
@@ -21,23 +22,21 @@ Erasing again when nothing was left answers the same ``erased_at`` and emits not
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-from redis.exceptions import RedisError
 
 from aggregator import learner_data
 from aggregator.events import DomainEvent, append
 from aggregator.outbox import RELAY_LOCK
 from aggregator.tombstones import ERASURE_LOCK
-from buffer.erasure import AnyRedis, BufferErasure, tombstones
-from buffer.merge_buffer import MergeBuffer
+from buffer.erasure import AnyRedis, BufferErasure
+from buffer.merge_buffer import ShardWrite, Written
 from ingest.auth import Principal
-from ingest.errors import Unavailable
 from ingest.ratelimit import RateLimiter
-from waymark_client.wire import Event, Rejection, to_epoch_ms
+from waymark_client.wire import Rejection
 
 STREAM_PAGE = 1000
 
@@ -118,30 +117,25 @@ async def _drop_from_stream(redis: AnyRedis, stream: str, user_id: str, top: str
         start = "(" + page[-1][0].decode()
 
 
-async def without_erased(
-    buffer: MergeBuffer, events: list[tuple[int, Event]], skew_ms: int
-) -> tuple[list[tuple[int, Event]], list[Rejection]]:
-    """The events that may go on, and the refusals of erased learners' old events."""
-    try:
-        erased = await tombstones(buffer.redis, buffer.shards, (ev.user_id for _, ev in events))
-    except RedisError:
-        raise Unavailable("the buffer is unavailable; retry later") from None
-    return refuse_erased(events, erased, skew_ms) if erased else (events, [])
+def refusals(writes: Mapping[int, ShardWrite], written: Mapping[int, Written]) -> list[Rejection]:
+    """The ``user_erased`` rejection of each event the merge refused (flag ``e``), by index.
 
-
-def refuse_erased(
-    events: Iterable[tuple[int, Event]], erased: dict[str, int], skew_ms: int
-) -> tuple[list[tuple[int, Event]], list[Rejection]]:
-    """Split off the events of erased learners with ``ts`` (skew-corrected) ≤ their erasure."""
-    kept, refused = [], []
-    for index, ev in events:
-        at = erased.get(ev.user_id)
-        if at is not None and to_epoch_ms(ev.ts) + skew_ms <= at:
-            refused.append(Rejection(
-                index=index, code="user_erased",
-                message=f"user {ev.user_id!r} was erased at {_at(at).isoformat()};"
-                        " events at or before that time are refused",
-            ))
-        else:
-            kept.append((index, ev))
-    return kept, refused
+    The merge script checks each learner's tombstone in the same atomic step as it stores the
+    request's events: an event with ``ts`` (clock skew corrected) at or before its learner's
+    erasure is refused, however close the erasure came to the request.
+    """
+    out = []
+    for shard, w in writes.items():
+        answer = written[shard]
+        if "e" not in answer.flags:
+            continue
+        users = w.request.users
+        for pos, flag in enumerate(answer.flags):
+            if flag == "e":
+                user = users[w.request.events[pos].user_slot - 1]
+                out.append(Rejection(
+                    index=w.indexes[pos], code="user_erased",
+                    message=f"user {user!r} was erased at {_at(answer.erased[user]).isoformat()};"
+                            " events at or before that time are refused",
+                ))
+    return out

@@ -141,7 +141,7 @@ def prepare(
         w = out.writes.get(shard)
         if w is None:
             w = out.writes[shard] = ShardWrite()
-        n = w.add_event(index, ev.id, ev.source_id, ev.seq)
+        n = w.add_event(index, ev.id, ev.source_id, ev.seq, ev.user_id, ts)
         _add_ops(w, n, ev, ts, course_rules)
         out.valid += 1
     return out

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 
 from buffer.merge_buffer import MergeBuffer
 from ingest.body import decode_as
-from ingest.erasure import without_erased
+from ingest.erasure import refusals
 from ingest.errors import TooLarge, Unavailable
 from ingest.metrics import IngestMetrics
 from ingest.prepare import decode_events, prepare
@@ -70,8 +70,6 @@ class IngestService:
             )
         events, rejected = decode_events(fmt, batch.events, self.settings.max_event_bytes)
         skew = 0 if batch.sent_at is None else received_ms - to_epoch_ms(batch.sent_at)
-        events, refused = await without_erased(self.buffer, events, skew)
-        rejected += refused
         rules = await self.rules.get(ev.course_id for _, ev in events)
         prepared = prepare(
             events, now_ms=received_ms, skew_ms=skew, rules=rules, shard_of=self.buffer.shard_of
@@ -84,10 +82,11 @@ class IngestService:
             except RedisError as e:
                 log.warning("buffer_write_failed", error=type(e).__name__, detail=str(e))
                 raise Unavailable("the buffer is unavailable; retry later") from None
-            for shard, (flags, pending) in written.items():
-                accepted += flags.count("1")
-                duplicates += flags.count("0")
-                self.pressure.by_shard[shard] = pending
+            for shard, answer in written.items():
+                accepted += answer.flags.count("1")
+                duplicates += answer.flags.count("0")
+                self.pressure.by_shard[shard] = answer.pending
+            rejected += refusals(prepared.writes, written)
         rejected.sort(key=lambda r: r.index)
         m = self.metrics
         m.events.labels("accepted").inc(accepted)

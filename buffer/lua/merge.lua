@@ -1,15 +1,19 @@
 -- Merge one request's events for one shard into the buffer, atomically.
 -- KEYS[1] buf hash (keyid -> msgpack entry), KEYS[2] due zset (keyid -> due ms),
--- KEYS[3 .. 2+NB] event-id dedup buckets (newest first), then 2 keys per source (max seq, ring).
+-- KEYS[3] erased zset (user id -> erased_ms), KEYS[4 .. 3+NB] event-id dedup buckets (newest
+-- first), then 2 keys per source (max seq, ring).
 -- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit, tail cap.
 -- Every array's layout is a Struct of buffer/entries.py (positions are the fields in order):
--- payload = MergeRequest {events, ops}; events[i] = EventSlot {event_id, source_slot, seq};
+-- payload = MergeRequest {events, ops, users};
+-- events[i] = EventSlot {event_id, source_slot, seq, user_slot, ts};
 -- ops[j] = ChapterOp {'c', event_index, keyid, urgent, TailEvent} or
 --          CourseOp {'k', event_index, keyid, urgent, CourseChange}.
 -- A course entry is CourseEntry {state, attempts, accepted_ms, enrollments[, resets, layout]}, a chapter entry is laid out as
 -- described at read_chapter; accepted_ms is when the key was first dirtied, for lag.
--- Returns {flags, pending}: one char per event, '1' accepted or '0' duplicate, and the number
--- of keys now pending in the shard (for the ingest's high-water check).
+-- Returns {flags, pending, erased}: one char per event, '1' accepted, '0' duplicate or 'e'
+-- refused (its learner was erased at or after its ts: it is neither stored nor remembered as
+-- seen), the number of keys now pending in the shard (for the ingest's high-water check), and
+-- {user, erased_ms, ...} of each learner with a refused event.
 local payload = cmsgpack.unpack(ARGV[1])
 local window = tonumber(ARGV[2])
 local dedup_ttl = tonumber(ARGV[3])
@@ -20,22 +24,38 @@ local tail_limit = tonumber(ARGV[7])
 local tail_cap = tonumber(ARGV[8])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local events, ops = payload[1], payload[2]
+local events, ops, users = payload[1], payload[2], payload[3] or {}
 
+-- Tombstones first, checked in the same atomic step as the write: an event of an erased
+-- learner at or before the erasure is refused, whenever the erasure happened.
+local erased_at, erased_raw, refused = {}, {}, {}
+if #users > 0 then
+  local scores = redis.call('ZMSCORE', KEYS[3], unpack(users))
+  for u = 1, #users do
+    if scores[u] then erased_at[u], erased_raw[u] = tonumber(scores[u]), scores[u] end
+  end
+end
 local ok = {}
 local ids, idx = {}, {}
 for i = 1, #events do
-  ok[i] = true
-  if events[i][2] == 0 then
-    ids[#ids + 1] = events[i][1]
-    idx[#idx + 1] = i
+  local e = events[i]
+  local at = erased_at[e[4] or 0]
+  if at ~= nil and e[5] <= at then
+    ok[i] = false
+    refused[i] = true
+  else
+    ok[i] = true
+    if e[2] == 0 then
+      ids[#ids + 1] = e[1]
+      idx[#idx + 1] = i
+    end
   end
 end
 
 -- Event-id dedup: one SMISMEMBER per bucket for the whole request, then within the request.
 if #ids > 0 then
   for b = 0, nb - 1 do
-    local flags = redis.call('SMISMEMBER', KEYS[3 + b], unpack(ids))
+    local flags = redis.call('SMISMEMBER', KEYS[4 + b], unpack(ids))
     for j = 1, #ids do
       if flags[j] == 1 then ok[idx[j]] = false end
     end
@@ -51,15 +71,15 @@ if #ids > 0 then
     end
   end
   if #fresh > 0 then
-    redis.call('SADD', KEYS[3], unpack(fresh))
-    redis.call('EXPIRE', KEYS[3], dedup_ttl)
+    redis.call('SADD', KEYS[4], unpack(fresh))
+    redis.call('EXPIRE', KEYS[4], dedup_ttl)
   end
 end
 
 -- Source/seq dedup: highest seq per source plus a ring of the last `ring` seqs, a bitmap in
 -- SETBIT's layout (bit i is bit 7 - i % 8 of byte i // 8). Each source's ring is read once per
 -- request and written back once, so the work per event is a few bit operations in the script.
-local src_base = 3 + nb
+local src_base = 4 + nb
 local nbytes = ring / 8
 local maxes, rings = {}, {}
 local function clear_bits(r, from, to)  -- the bits of seqs from..to, fewer than ring of them
@@ -79,7 +99,7 @@ end
 for i = 1, #events do
   local e = events[i]
   local s = e[2]
-  if s > 0 then
+  if s > 0 and not refused[i] then
     local mkey, rkey = KEYS[src_base + 2 * (s - 1)], KEYS[src_base + 2 * (s - 1) + 1]
     local m, r = maxes[s], rings[s]
     if m == nil then
@@ -302,6 +322,18 @@ end
 
 if next(urgent) ~= nil then redis.call('SET', urgent_flag, 1) end
 
-local out = {}
-for i = 1, #events do out[i] = ok[i] and '1' or '0' end
-return {table.concat(out), redis.call('ZCARD', KEYS[2])}
+local out, named, erased = {}, {}, {}
+for i = 1, #events do
+  if refused[i] then
+    out[i] = 'e'
+    local u = events[i][4]
+    if not named[u] then
+      named[u] = true
+      erased[#erased + 1] = users[u]
+      erased[#erased + 1] = erased_raw[u]
+    end
+  else
+    out[i] = ok[i] and '1' or '0'
+  end
+end
+return {table.concat(out), redis.call('ZCARD', KEYS[2]), erased}

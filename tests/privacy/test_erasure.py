@@ -168,6 +168,14 @@ async def test_old_events_are_refused_and_later_ones_start_afresh(
     body = await resp.json()
     assert resp.status == 202 and body["accepted"] == 1
     assert [(r["index"], r["code"]) for r in body["rejected"]] == [(0, "user_erased")]
+    assert erased["erased_at"][:19] in body["rejected"][0]["message"]
+    # sent again: the old event is refused again (a refusal is not remembered as seen), the
+    # new one is a duplicate, and another learner's event in the same request goes in
+    other = event("chapter_progress", user_id="u-2", chapter_id="ch-1", progress=5)
+    resp = await client.post("/v1/events", json={"events": [old, new, other]}, headers=auth())
+    body = await resp.json()
+    assert (body["accepted"], body["duplicates"]) == (1, 1)
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [(0, "user_erased")]
     await pipeline.flush()
     view = await (await client.get("/v1/users/u-1/courses/c-1", headers=auth())).json()
     chapters = {ch["chapter_id"]: ch["progress"] for m in view["modules"] for ch in m["chapters"]}

@@ -15,7 +15,9 @@ from buffer.entries import (
     decode_course,
 )
 from buffer.fold import COMPLETING, NONE_TS, PROGRESS, Base, CourseState, TailEvent
-from ingest.erasure import refuse_erased
+from buffer.merge_buffer import Written
+from ingest.erasure import refusals
+from ingest.prepare import prepare
 from waymark_client.wire import ChapterProgress
 
 E = 1_000_000
@@ -73,19 +75,23 @@ def test_a_course_state_entirely_before_the_erasure_trims_to_nothing() -> None:
     assert trim_course(state, E).seen_ts == NONE_TS
 
 
-def test_old_events_of_an_erased_learner_are_refused_by_index() -> None:
-    evs = [(0, ChapterProgress(id="a", user_id="u", course_id="c", ts=E, chapter_id="x",
-                               progress=1)),
-           (1, ChapterProgress(id="b", user_id="u", course_id="c", ts=E + 1, chapter_id="x",
-                               progress=1)),
-           (2, ChapterProgress(id="c", user_id="v", course_id="c", ts=E - 9, chapter_id="x",
-                               progress=1))]
-    kept, refused = refuse_erased(evs, {"u": E}, skew_ms=0)
-    assert [i for i, _ in kept] == [1, 2]
-    assert [(r.index, r.code) for r in refused] == [(0, "user_erased")]
-    kept, refused = refuse_erased(evs, {"u": E}, skew_ms=-1)  # the corrected ts decides
-    assert [i for i, _ in kept] == [2]
-    assert [r.index for r in refused] == [0, 1]
+def test_the_events_the_merge_refused_are_rejected_by_index_with_the_erasure_time() -> None:
+    def progress(eid: str, user: str, ts: int) -> ChapterProgress:
+        return ChapterProgress(id=eid, user_id=user, course_id="c", ts=ts, chapter_id="x",
+                               progress=1)
+
+    evs = [(0, progress("a", "u", E)), (1, progress("b", "v", E - 9)),
+           (2, progress("c", "u", E + 1)), (4, progress("d", "u", E - 1))]
+    prepared = prepare(evs, now_ms=E, skew_ms=-1, rules={}, shard_of=lambda u: len(u) % 2)
+    (only, w), = prepared.writes.items()
+    assert w.request.users == ["u", "v"]
+    assert [(e.user_slot, e.ts) for e in w.request.events] == [(1, E - 1), (2, E - 10),
+                                                               (1, E), (1, E - 2)]
+    answer = Written("e1e0", 4, {"u": E})
+    refused = refusals(prepared.writes, {only: answer})
+    assert [(r.index, r.code) for r in refused] == [(0, "user_erased"), (2, "user_erased")]
+    assert "'u' was erased at 1970-01-01T00:16:40+00:00" in refused[0].message
+    assert refusals(prepared.writes, {only: Written("1110", 4, {})}) == []
 
 
 def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_quoted() -> None:
