@@ -29,6 +29,7 @@ from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ConnectionError,
+    NoScriptError,
     RedisClusterException,
     RedisError,
     ResponseError,
@@ -104,6 +105,29 @@ class SafeCluster(RedisCluster):
 def register_script(redis: RedisClient, text: str) -> AsyncScript:
     """``text`` as a script object of ``redis`` (a cluster client's too, as redis-py builds it)."""
     return AsyncScript(cast(Redis, redis), text)  # typed for Redis; it takes either client
+
+
+async def run_pipelined(
+    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
+) -> list[Any]:
+    """Run ``script`` once per call in one MULTI/EXEC, one round trip; the replies in call order.
+
+    Each call is queued as a bare ``EVALSHA``: redis-py's own script call on a pipeline first
+    asks ``SCRIPT EXISTS``, one more round trip on every execute. A call that finds the script
+    missing (a Redis restarted or flushed since it was loaded) runs again through the script
+    object, which loads it; the calls that ran are not repeated.
+    """
+    async with redis.pipeline(transaction=True) as pipe:
+        for keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+    for i, reply in enumerate(replies):
+        if isinstance(reply, NoScriptError):
+            keys, args = calls[i]
+            replies[i] = await script(keys=keys, args=args)
+        elif isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 async def is_cluster(url: str, *, timeout_s: float = 5.0) -> bool:

@@ -23,6 +23,7 @@ from buffer.cluster import (
     RedisClient,
     ReplicaWait,
     register_script,
+    run_pipelined,
     run_script,
     write_shard,
     write_single,
@@ -183,10 +184,7 @@ class MergeBuffer:
         elif self.wait.replicas:
             results = await write_single(cast(Redis, redis), self._merge, calls, self.wait)
         else:
-            async with cast(Redis, redis).pipeline(transaction=True) as pipe:
-                for keys, args in calls:
-                    await self._merge(keys=keys, args=args, client=pipe)
-                results = await pipe.execute()
+            results = await run_pipelined(cast(Redis, redis), self._merge, calls)
         return {shard: _written(r) for shard, r in zip(order, results, strict=True)}
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
