@@ -38,7 +38,7 @@ from aggregator.db import Conn
 from aggregator.enrollment_rules import chapter_has_fact
 from aggregator.events import DomainEvent
 from aggregator.requirements import (
-    CourseRules,
+    NO_RULES,
     after_reset,
     decide,
     load_rules,
@@ -187,7 +187,7 @@ async def apply_chapters(
     rows.update((k, _Row.fresh()) for k in created)
     # read after the rows are locked: a catalog stored since is recomputed after this commits
     course_rules = await load_rules(conn, {k[1] for k in rows})
-    rule = {k: course_rules.get(k[1], CourseRules()).of(k[2]) for k in rows}
+    rule = {k: course_rules.get(k[1], NO_RULES).of(k[2]) for k in rows}
     out = await _merge_rows(conn, rows, incoming, resets, refacted, rule)
     if created:
         fresh = [out[k] for k in sorted(created)]

@@ -41,9 +41,18 @@ class CourseRules:
 
     threshold: float = 100.0
     chapters: Mapping[str, ChapterRule] = field(default_factory=dict)
+    default: ChapterRule = field(init=False, repr=False, compare=False)
+    """The rule of every chapter without one of its own (built once, not per chapter)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "default", ChapterRule("complete", self.threshold))
 
     def of(self, chapter_id: str) -> ChapterRule:
-        return self.chapters.get(chapter_id) or ChapterRule("complete", self.threshold)
+        return self.chapters.get(chapter_id) or self.default
+
+
+NO_RULES = CourseRules()
+"""The rules of a course without a catalog."""
 
 
 def needs_history(rule: ChapterRule) -> bool:

@@ -11,13 +11,13 @@ a new event within ``gap_ms`` of both, so no session further away can change.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 DEFAULT_GAP_MS = 1_800_000
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
+class Activity(msgspec.Struct, frozen=True, gc=False):
     """One accepted event as sessions see it; ``chapter_id`` is empty for a course-level one."""
 
     ts: int
@@ -26,8 +26,7 @@ class Activity:
     chapter_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
+class Session(msgspec.Struct, frozen=True):
     started_ms: int
     ended_ms: int
     events: int

@@ -19,7 +19,6 @@ Ordering: "latest" always means greatest ``(ts, id)``: ties on ``ts`` go to the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import msgspec
 
@@ -264,8 +263,7 @@ def trim_chapter(state: ChapterState, reset_ts: int) -> ChapterState:
     return ChapterState(base, [e for e in state.tail if e.ts > reset_ts])
 
 
-@dataclass(frozen=True, slots=True)
-class ChapterSummary:
+class ChapterSummary(msgspec.Struct, frozen=True, gc=False):
     """What a chapter's state means: the values the merge rules define."""
 
     progress: float
