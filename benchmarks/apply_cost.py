@@ -27,6 +27,7 @@ from benchmarks.pgstats import statement_interval, statement_stats
 from benchmarks.run import cpu_s, server_pids
 from benchmarks.servers import fresh_servers
 from buffer.merge_buffer import DrainedBatch
+from waymark.runtime import tune_gc
 
 CHAPTERS = 8
 
@@ -80,4 +81,9 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=40_000, help="rows written per measurement")
     ap.add_argument("--statements", action="store_true",
                     help="time every statement (pg_stat_statements; costs a few per cent)")
-    print(json.dumps(asyncio.run(main(ap.parse_args()))))
+    ap.add_argument("--default-gc", action="store_true",
+                    help="keep Python's default garbage collector (the workers tune it)")
+    parsed = ap.parse_args()
+    if not parsed.default_gc:
+        tune_gc()  # as waymark worker does
+    print(json.dumps(asyncio.run(main(parsed))))
