@@ -46,7 +46,6 @@ from ingest.tokens import TokenVerifier, load_jwks
 from monitoring.alert_loop import MONITOR, AlertMonitor, running
 from monitoring.exposition import REGISTRY, metrics_listener
 from waymark.bootstrap import cert_signer, job_queue, open_backends
-from waymark.runtime import tune_gc
 from waymark.settings import Settings
 
 log = structlog.get_logger()
@@ -148,7 +147,6 @@ def run(settings: Settings, index: int = 0) -> None:
         uvloop = None  # type: ignore[assignment]
     if uvloop is not None:
         uvloop.install()
-    tune_gc()
     log.info("http_listening", url=f"http://{settings.http_host}:{settings.http_port}")
     web.run_app(
         create_app(settings, index),

@@ -21,6 +21,7 @@ import structlog
 from devstack.processes import DevstackError
 from devstack.stack import dev_key, run_stack, run_up
 from waymark.logs import configure_logging, mask_url
+from waymark.runtime import tune_gc
 from waymark.settings import Settings, SettingsError
 
 log = structlog.get_logger()
@@ -95,6 +96,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     from ingest.app import run
 
+    tune_gc()
     run(settings, index=args.index)
     return 0
 
@@ -104,6 +106,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     from workers.main import run
 
+    tune_gc()
     run(settings, index=args.index)
     return 0
 

@@ -36,7 +36,6 @@ from aggregator import ledger, path_progress
 from aggregator.achievement_backfill import backfill
 from aggregator.recompute import recompute_catalog
 from aggregator.statistics import analyze_new_tables
-from waymark.runtime import tune_gc
 from waymark.settings import Settings
 from workers.context import CONFIG, STATE, WorkerConfig, WorkerState, close_state, open_state, state
 from workers.flush import PoisonPending
@@ -242,7 +241,6 @@ def run(
     log.info("worker_started", index=index, metrics=f"http://{settings.metrics_host}:{port}/metrics")
     if not settings.cert_signing_key:
         log.warning("certificates_disabled", reason="WAYMARK_CERT_SIGNING_KEY is not set")
-    tune_gc()
     asyncio.run(_run_until_signal(settings, metrics, after_commit))
 
 
