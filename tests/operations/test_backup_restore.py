@@ -35,7 +35,8 @@ async def test_a_restore_to_an_earlier_point_then_replay_loses_and_repeats_nothi
     env = process_env(redis_url, fresh_database, port, WAYMARK_REPLAY_RETENTION_S="600")
 
     def workers() -> list[subprocess.Popen[bytes]]:
-        return [spawn(None, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port())},
+        # worker i serves its metrics on WAYMARK_WORKER_METRICS_PORT + i: the free port itself
+        return [spawn(None, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port() - i)},
                       tmp_path / f"worker-{i}.log", "waymark", "worker", "--index", str(i))
                 for i in range(2)]
 

@@ -63,7 +63,8 @@ async def test_the_previous_release_keeps_applying_while_the_new_migrations_land
 
     await asyncio.to_thread(run_module, old, env, "waymark", "migrate")  # as the release left it
     old_serve = spawn(old, env, tmp_path / "old-serve.log", "waymark", "serve")
-    old_workers = [spawn(old, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port())},
+    # worker i serves its metrics on WAYMARK_WORKER_METRICS_PORT + i: the free port itself
+    old_workers = [spawn(old, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port() - i)},
                          tmp_path / f"old-worker-{i}.log", "waymark", "worker", "--index", str(i))
                    for i in range(2)]
     new: list[subprocess.Popen[bytes]] = []
@@ -86,7 +87,7 @@ async def test_the_previous_release_keeps_applying_while_the_new_migrations_land
                 on_new_schema.mismatched) == (0, 0, [])
 
         # the rolling restart: new workers first, then the old ones stop, then the server
-        new += [spawn(None, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port())},
+        new += [spawn(None, {**env, "WAYMARK_WORKER_METRICS_PORT": str(free_port() - i)},
                       tmp_path / f"new-worker-{i}.log", "waymark", "worker", "--index", str(i))
                 for i in range(2)]
         sending = asyncio.create_task(send(url, events[600:750], seed=4, pace_s=0.01))
