@@ -59,8 +59,7 @@ return 1
 
 
 def _written(reply: list[Any]) -> Written:
-    flags, pending, *rest = reply
-    pairs = rest[0] if rest else []
+    flags, pending, pairs = reply
     erased = {pairs[i].decode(): int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
     return Written(flags.decode(), int(pending), erased)
 
