@@ -4,12 +4,15 @@ One definition, as msgspec ``array_like`` Structs: a Struct's fields, in order, 
 of the msgpack array the scripts read and write (``lua/merge.lua`` names the same positions in
 its comments). The ingest encodes a :class:`MergeRequest` per shard; ``merge.lua`` folds it into
 chapter and course entries; ``drain.lua`` hands a worker each entry as a :class:`DrainedChapter`
-or a :class:`CourseEntry`; the apply step decodes them with :func:`decode_entry`.
+or a :class:`CourseEntry`; the apply step decodes them with :func:`decode_chapter` and
+:func:`decode_course`.
 
 Versions: ``ENTRY_FORMAT`` names the layout written now. A drained chapter of format 1 was one
 flat array ``[header, *events]`` (and before it ``[base, events, accepted_ms]``); batches in
-flight or dead-lettered across an upgrade are still read (:func:`decode_entry`). Add a field
-only at the end of a Struct, with a default, so that older entries keep decoding.
+flight or dead-lettered across an upgrade are still read (:func:`decode_chapter`). Add a field
+only at the end of a Struct, with a default, so that older entries keep decoding. Format 4's
+inline chapter entry has the layout of format 0, which the scripts and the apply step of every
+release read, so that HTTP servers and workers of the previous release can run beside it.
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ import msgspec
 
 from buffer.fold import Base, ChapterState, CourseState, TailEvent, merge_course
 
-ENTRY_FORMAT = 3
-"""3: a chapter event's kind may also be ``V`` (a ``course_viewed`` naming the chapter), same
-layout, and a course entry may also carry every reset at its end; 2: a drained chapter is
-``[header, [events]]``; 1: ``[header, *events]``."""
+ENTRY_FORMAT = 4
+"""4: a chapter entry whose events take at most :data:`INLINE_BYTES` is one hash value, an
+:class:`InlineChapter` (format 0's layout), with no tail key, and is drained as it is; 3: a
+chapter event's kind may also be ``V`` (a ``course_viewed`` naming the chapter), same layout,
+and a course entry may also carry every reset at its end; 2: a drained chapter is
+``[header, [events]]``; 1: ``[header, *events]``; 0: ``[base, [events], accepted_ms]``."""
+
+INLINE_BYTES = 512
+"""A chapter entry keeps its events in its hash value (no tail key to create, read and delete)
+while they take at most this many bytes: about 8 progress events, what a learner sends within a
+merge window."""
 
 
 class EventSlot(msgspec.Struct, array_like=True, frozen=True):
@@ -104,6 +114,19 @@ class DrainedChapter(msgspec.Struct, array_like=True):
         return ChapterState(self.header.base, self.events)
 
 
+class InlineChapter(msgspec.Struct, array_like=True):
+    """A chapter entry whose events are few, as ``merge.lua`` stores it and a worker drains it
+    (no header: the apply step needs only the base, the events and ``accepted_ms``)."""
+
+    base: Base
+    events: list[TailEvent]
+    accepted_ms: int
+
+    @property
+    def state(self) -> ChapterState:
+        return ChapterState(self.base, self.events)
+
+
 class QuizRecord(msgspec.Struct, array_like=True):
     """A quiz attempt as carried in ``CourseChange.extra`` (JSON, array-like)."""
 
@@ -158,14 +181,19 @@ def add_course_change(entry: CourseEntry, change: CourseChange) -> None:
 
 encode_request = msgspec.msgpack.Encoder().encode
 _drained_chapter = msgspec.msgpack.Decoder(DrainedChapter).decode
+_inline_chapter = msgspec.msgpack.Decoder(InlineChapter).decode
 _course_entry = msgspec.msgpack.Decoder(CourseEntry).decode
 decode_quiz = msgspec.json.Decoder(QuizRecord).decode
 
 _FIXARRAY_2 = 0x92
+_FIXARRAY_3 = 0x93
 
 
 def decode_chapter(raw: bytes) -> tuple[ChapterState, int | None]:
     """A drained chapter entry: its state and when its first event was accepted."""
+    if raw[0] == _FIXARRAY_3:
+        inline = _inline_chapter(raw)
+        return inline.state, inline.accepted_ms
     if raw[0] == _FIXARRAY_2:
         entry = _drained_chapter(raw)
         return entry.state, entry.header.accepted_ms

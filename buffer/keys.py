@@ -3,8 +3,10 @@
 Every key of one shard shares the hash tag ``{wm.N}``, so each script touches one slot (and a
 Redis Cluster keeps a shard's keys together):
 
-- ``wm:{wm.N}:buf``   hash, keyid → msgpack entry: a course entry, or a chapter's header
-- ``wm:{wm.N}:t:K``   string, the tail events of chapter keyid K (appended as msgpack arrays)
+- ``wm:{wm.N}:buf``   hash, keyid → msgpack entry: a course entry, a chapter entry whole, or
+  the header of a chapter whose events are in its tail key
+- ``wm:{wm.N}:t:K``   string, the events of chapter keyid K once they outgrow its hash value
+  (appended as msgpack arrays; see ``lua/merge.lua``)
 - ``wm:{wm.N}:due``   zset, keyid → epoch ms at which the key is due for flushing
 - ``wm:{wm.N}:ids:B`` set of event ids seen in dedup bucket B (expires after the window)
 - ``wm:{wm.N}:sm:S`` / ``sr:S`` highest seq and ring of recent seqs of source S

@@ -29,6 +29,7 @@ from buffer.cluster import (
     write_single,
 )
 from buffer.entries import (
+    INLINE_BYTES,
     ChapterOp,
     CourseChange,
     CourseOp,
@@ -137,6 +138,7 @@ class MergeBuffer:
         tail_cap: int = BUFFER_TAIL_CAP,
         wait: ReplicaWait | None = None,
         replay_retention_s: int = 0,
+        inline_bytes: int = INLINE_BYTES,
     ) -> None:
         self.redis = redis
         self.wait = wait or ReplicaWait()
@@ -148,6 +150,7 @@ class MergeBuffer:
         self.replay_retention_ms = replay_retention_s * 1000
         self.source_ttl_s = source_ttl_s
         self.tail_cap = tail_cap
+        self.inline_bytes = inline_bytes
         self.bucket_s = max(1, dedup_window_s // DEDUP_BUCKETS_PER_WINDOW)
         self.n_buckets = -(-dedup_window_s // self.bucket_s) + 1
         self._merge = register_script(redis, _load("merge.lua"))
@@ -213,6 +216,7 @@ class MergeBuffer:
             SOURCE_RING,
             TAIL_LIMIT,
             self.tail_cap,
+            self.inline_bytes,
         ]
         return keys, args
 

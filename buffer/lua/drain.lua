@@ -20,8 +20,9 @@ end
 if #keys < limit then redis.call('DEL', urgent_flag) end
 local vals = redis.call('HMGET', KEYS[1], unpack(keys))
 redis.call('HDEL', KEYS[1], unpack(keys))
--- A chapter header (see merge.lua) and its tail key become one DrainedChapter of
--- buffer/entries.py: [header, [event, ...]], the events' array with a 32-bit length in front.
+-- A tailed chapter entry (see merge.lua), its header and its tail key, becomes one
+-- DrainedChapter of buffer/entries.py: [header, [event, ...]], the events' array with a 32-bit
+-- length in front. An inline chapter entry (InlineChapter) is whole already: it passes as it is.
 -- A course entry (its keyid ends in '|') may be a 5-array too: it passes as it is.
 local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
 for i = 1, #keys do

@@ -2,7 +2,8 @@
 -- KEYS[1] buf hash (keyid -> msgpack entry), KEYS[2] due zset (keyid -> due ms),
 -- KEYS[3] erased zset (user id -> erased_ms), KEYS[4 .. 3+NB] event-id dedup buckets (newest
 -- first), then 2 keys per source (max seq, ring).
--- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit, tail cap.
+-- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit, tail cap,
+-- inline bytes (see read_chapter; 0: every chapter entry keeps its events in a tail key).
 -- Every array's layout is a Struct of buffer/entries.py (positions are the fields in order):
 -- payload = MergeRequest {events, ops, users};
 -- events[i] = EventSlot {event_id, source_slot, seq, user_slot, ts};
@@ -22,6 +23,7 @@ local nb = tonumber(ARGV[5])
 local ring = tonumber(ARGV[6])
 local tail_limit = tonumber(ARGV[7])
 local tail_cap = tonumber(ARGV[8])
+local inline_limit = tonumber(ARGV[9] or '0')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local events, ops, users = payload[1], payload[2], payload[3] or {}
@@ -174,24 +176,54 @@ local function fold(b, ev)
   if in_order then b[1], b[2] = ts, id end
 end
 
--- A chapter entry is a header in the buf hash, ChapterHeader {base, accepted_ms, last_ts, last_id,
--- n}, and its tail of n events, each a msgpack array, concatenated in the string key
--- wm:{wm.N}:t:<keyid>. Every event is APPENDed as bytes, in arrival order, and the tail is never
--- read, so the worker receives every event (it sorts them, and keeps them in the chapter event
+-- A chapter entry is laid out in one of two ways; its events are msgpack arrays, concatenated in
+-- arrival order.
+-- - Inline, while its events take at most inline_limit bytes: the buf hash holds the entry whole,
+--   [base, [event, ...], accepted_ms] (0x93, the base, the events' array with a 32-bit length in
+--   front, accepted_ms as a uint64), and no other key. It is the layout of format 0, which
+--   every release reads (merge.lua rewrites it tailed; drain.lua passes it on as it is; the
+--   worker decodes it), so HTTP servers and workers of older releases may run beside this one.
+-- - Tailed: the buf hash holds the header alone, ChapterHeader {base, accepted_ms, last_ts,
+--   last_id, n}, and its events lie in the string key wm:{wm.N}:t:<keyid>, where every event is
+--   APPENDed as bytes and never read; drain.lua joins the two. An inline entry that outgrows
+--   inline_limit moves its events there, once.
+-- Either way the worker receives every event (it sorts them, and keeps them in the chapter event
 -- log). Only past tail_cap events in one entry (far more than a learner sends within a merge
--- window) is the tail read, sorted, and its oldest events folded into the base down to
--- tail_limit: memory per key stays bounded, and what was folded is summed, not logged.
--- drain.lua joins header and tail into one array for the worker.
--- (Entries of earlier layouts, events inline, are read as well and rewritten in this one.)
+-- window) are the events read, sorted, and the oldest folded into the base down to tail_limit:
+-- memory per key stays bounded, and what was folded is summed, not logged.
+-- (Entries of earlier layouts are read as well and rewritten in these.)
 local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
 
+local function be_bytes(n, width)  -- a non-negative integer below 2^53, big-endian
+  local b = {}
+  for k = width, 1, -1 do
+    b[k] = n % 256
+    n = math.floor(n / 256)
+  end
+  return string.char(unpack(b))
+end
+
+-- entry: hdr (the header: an inline entry's last_ts, last_id are found when it moves), add (the
+-- packed events to store), tkey, and either inline (the packed events held inline so far: the
+-- entry is inline) or evs (every event, decoded: past tail_cap, or an entry of an earlier
+-- layout); neither: tailed.
 local function read_chapter(raw, now, tkey)
   if not raw then
-    return {hdr = {{}, now, -1, '', 0}, add = {}, tkey = tkey}
+    return {hdr = {{}, now, -1, '', 0}, add = {}, tkey = tkey, inline = ''}
   end
   local first = string.byte(raw, 1)
   if first == 0x95 then
     return {hdr = cmsgpack.unpack(raw), add = {}, tkey = tkey}
+  end
+  if first == 0x93 then
+    local off, base = cmsgpack.unpack_one(raw, 1)
+    if string.byte(raw, off + 1) == 0xdd and string.byte(raw, #raw - 8) == 0xcf then
+      local n = 0
+      for k = off + 2, off + 5 do n = n * 256 + string.byte(raw, k) end
+      local accepted = cmsgpack.unpack(string.sub(raw, -9))
+      return {hdr = {base, accepted, -1, '', n}, add = {}, tkey = tkey,
+              inline = string.sub(raw, off + 6, #raw - 9)}
+    end
   end
   local hdr, evs
   if first == 0xdd then
@@ -207,8 +239,25 @@ local function read_chapter(raw, now, tkey)
   return {hdr = hdr, evs = evs, add = {}, tkey = tkey}
 end
 
+local function note_latest(hdr, evs)  -- an inline entry's header learns its latest event
+  for k = 1, #evs do
+    if after(evs[k][1], evs[k][2], hdr[3], hdr[4]) then hdr[3], hdr[4] = evs[k][1], evs[k][2] end
+  end
+end
+
 local function write_chapter(key, entry)
-  if entry.evs ~= nil then
+  local hdr = entry.hdr
+  if entry.inline ~= nil then
+    local evs = entry.inline .. table.concat(entry.add)
+    if #evs <= inline_limit then
+      redis.call('HSET', KEYS[1], key, string.char(0x93) .. cmsgpack.pack(hdr[1]) ..
+                 string.char(0xdd) .. be_bytes(hdr[5], 4) .. evs ..
+                 string.char(0xcf) .. be_bytes(hdr[2], 8))
+      return
+    end
+    note_latest(hdr, {cmsgpack.unpack(evs)})  -- outgrown: tailed from now on
+    redis.call('SET', entry.tkey, evs)
+  elseif entry.evs ~= nil then
     if #entry.evs > 0 then
       redis.call('SET', entry.tkey, cmsgpack.pack(unpack(entry.evs)))
     else
@@ -217,7 +266,7 @@ local function write_chapter(key, entry)
   elseif #entry.add > 0 then
     redis.call('APPEND', entry.tkey, table.concat(entry.add))
   end
-  redis.call('HSET', KEYS[1], key, cmsgpack.pack(entry.hdr))
+  redis.call('HSET', KEYS[1], key, cmsgpack.pack(hdr))
 end
 
 local function add_chapter_event(entry, ev)
@@ -234,9 +283,10 @@ local function add_chapter_event(entry, ev)
     return
   end
   if entry.evs == nil then
-    local raw = (redis.call('GET', entry.tkey) or '') .. table.concat(entry.add)
+    local raw = (entry.inline or redis.call('GET', entry.tkey) or '') .. table.concat(entry.add)
     entry.evs = #raw > 0 and {cmsgpack.unpack(raw)} or {}
-    entry.add = {}
+    if entry.inline ~= nil then note_latest(hdr, entry.evs) end
+    entry.add, entry.inline = {}, nil
   end
   local tail = entry.evs
   tail[#tail + 1] = ev

@@ -1,11 +1,13 @@
 """``merge.lua`` on a real Redis and the Python fold agree, entry for entry.
 
 Hypothesis draws chapter histories (ties on ``ts``, uncompletes, views, far more events than the
-tail holds), sends them as requests in any order with duplicates, drains at random moments, and
-compares every drained entry with :func:`buffer.fold.buffer_add` applied to the same events,
-field by field: the base, the tail and the header. Course entries are compared with
-:func:`buffer.entries.add_course_change` (state, and every enrollment and reset in order).
-Three more tests break one side on purpose and check that the comparison notices.
+tail holds), sends them as requests in any order with duplicates, each with its own inline
+limit (so entries are written inline, tailed, and moved from one layout to the other), drains at
+random moments, and compares every drained entry with :func:`buffer.fold.buffer_add` applied to
+the same events, field by field: the base, the tail and (for a tailed entry) the header. Course
+entries are compared with :func:`buffer.entries.add_course_change` (state, and every enrollment
+and reset in order). Four more tests break one side on purpose and check that the comparison
+notices.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ async def send(buffer: MergeBuffer, request: list[Item]) -> None:
 async def drain_and_compare(buffer: MergeBuffer, model: FoldModel) -> list[str]:
     """Drain every entry and list how each differs from the model's."""
     chapters, courses = model.take()
-    got_chapters: dict[str, tuple[ChapterState, ChapterHeader]] = {}
+    got_chapters: dict[str, tuple[ChapterState, ChapterHeader | None]] = {}
     got_courses: dict[str, tuple[CourseState, list[Any], list[Any], int]] = {}
     while (batch := await buffer.drain(0, 1000)) is not None:
         for key, raw in batch.entries:
@@ -141,8 +143,8 @@ async def drain_and_compare(buffer: MergeBuffer, model: FoldModel) -> list[str]:
         if state != want:
             diffs.append(f"{key}: script {state!r} != fold {want!r}")
         last = max(want.tail, key=lambda e: (e.ts, e.id)) if want.tail else None
-        if header.n != len(want.tail) or (last and (header.last_ts, header.last_id)
-                                          != (last.ts, last.id)):
+        if header and (header.n != len(want.tail) or (last and (header.last_ts, header.last_id)
+                                                      != (last.ts, last.id))):
             diffs.append(f"{key}: header {header!r} does not describe the tail")
     for key in sorted(set(courses) | set(got_courses)):
         c = courses.get(key)
@@ -152,12 +154,21 @@ async def drain_and_compare(buffer: MergeBuffer, model: FoldModel) -> list[str]:
     return diffs
 
 
-def _header(raw: bytes) -> ChapterHeader:
+def _header(raw: bytes) -> ChapterHeader | None:
+    """A tailed entry's header; an inline entry has none."""
+    if raw[0] == 0x93:
+        return None
     return msgspec.msgpack.decode(raw, type=DrainedChapter).header
 
 
-def requests_of(data: st.DataObject) -> Iterator[tuple[list[Item], bool]]:
-    """Requests (with duplicates, in any order) and whether to drain after each."""
+INLINE_LIMITS = [0, 70, 512]
+"""0: every entry tailed (the layout of releases up to 0.2); 70: one event fits, a second moves
+the entry; 512: the default."""
+
+
+def requests_of(data: st.DataObject) -> Iterator[tuple[list[Item], bool, int]]:
+    """Requests (with duplicates, in any order), whether to drain after each, and the inline
+    limit of the HTTP server that sends it."""
     n = data.draw(st.integers(1, 2 * CAP + 40), label="events")
     items = [data.draw(a_chapter_event(i) if data.draw(st.integers(0, 9)) else a_course_event(i))
              for i in range(n)]
@@ -167,7 +178,8 @@ def requests_of(data: st.DataObject) -> Iterator[tuple[list[Item], bool]]:
     i = 0
     while i < len(stream):
         size = data.draw(st.integers(1, 12))
-        yield stream[i:i + size], data.draw(st.integers(0, 7)) == 0
+        yield stream[i:i + size], data.draw(st.integers(0, 7)) == 0, data.draw(
+            st.sampled_from(INLINE_LIMITS))
         i += size
 
 
@@ -182,7 +194,8 @@ async def buffer(redis_url: str) -> AsyncIterator[MergeBuffer]:
 async def first_differences(buffer: MergeBuffer, data: st.DataObject) -> list[str]:
     await buffer.redis.flushall()
     model = FoldModel()
-    for request, drain in requests_of(data):
+    for request, drain, inline_bytes in requests_of(data):
+        buffer.inline_bytes = inline_bytes
         await send(buffer, request)
         for key, item in request:
             model.add(key, item)
@@ -237,6 +250,16 @@ async def test_a_script_with_a_broken_fold_is_caught(buffer: MergeBuffer) -> Non
     assert await fixed_history_differences(buffer) == []
     break_script(buffer, "if b[8] == -1 or ts < b[8] then b[8] = ts end",
                  "if b[8] == -1 or ts > b[8] then b[8] = ts end")
+    assert await fixed_history_differences(buffer) != []
+
+
+async def test_a_script_that_loses_inline_events_when_it_moves_them_is_caught(
+    buffer: MergeBuffer,
+) -> None:
+    buffer.inline_bytes = 300  # the long history's entry outgrows it after a few requests
+    assert await fixed_history_differences(buffer) == []
+    break_script(buffer, "redis.call('SET', entry.tkey, evs)",
+                 "redis.call('SET', entry.tkey, table.concat(entry.add))")
     assert await fixed_history_differences(buffer) != []
 
 
