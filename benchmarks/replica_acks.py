@@ -6,7 +6,7 @@ Starts a local Redis Cluster (3 masters, 1 replica each, ``devstack.cluster``) a
 Redis beside it, then:
 
 - latency: one request of 20 events for 20 learners (so several shards) written through
-  ``MergeBuffer.write`` ``--writes`` times, one after the other: single Redis (MULTI/EXEC),
+  ``MergeBuffer.write`` ``--writes`` times, one after the other: single Redis (one script call),
   cluster, cluster with ``WAIT 1``. Microseconds per request, p50 and p99.
 - failover: ``--concurrency`` writers send 5-event requests to one shard as fast as they can;
   the shard's master is SIGKILLed after a random 0.5-1.5 s; writers keep going until the

@@ -1,7 +1,7 @@
 """The merge buffer on a Redis Cluster, and replica acknowledgement (``WAIT``) on any Redis.
 
 Every key of one shard shares the hash tag ``{wm.N}`` (``buffer.keys``), so each script runs in
-one slot, on the master that serves it. What a single Redis does in one MULTI/EXEC for all the
+one slot, on the master that serves it. What a single Redis does in one script call for all the
 shards a request touches cannot span masters, so on a cluster a request is written shard by
 shard, concurrently, each shard's merge atomic on its own. If one shard's write fails the
 request is answered 503 while other shards may already hold their events; a retry of the same
@@ -108,52 +108,37 @@ def register_script(redis: RedisClient, text: str) -> AsyncScript:
     return AsyncScript(cast(Redis, redis), text)  # typed for Redis; it takes either client
 
 
-async def run_pipelined(
-    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
-) -> list[Any]:
-    """Run ``script`` once per call in one MULTI/EXEC, one round trip; the replies in call order.
+async def run_packed(
+    redis: Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[Any],
+) -> Any:
+    """Run ``script`` once, its ``EVALSHA`` packed by hiredis and sent on a pooled connection.
 
-    Each call is queued as a bare ``EVALSHA``: redis-py's own script call on a pipeline first
-    asks ``SCRIPT EXISTS``, one more round trip on every execute. A call that finds the script
-    missing (a Redis restarted or flushed since it was loaded) runs again through the script
-    object, which loads it; the calls that ran are not repeated.
-
-    The transaction is packed by hiredis and sent on a connection of the client's pool: redis-py
-    packs a pipeline argument by argument in Python, which cost the HTTP server as much CPU as
-    the rest of the round trip (a request's merge passes ~20 arguments per shard it touches).
+    redis-py packs a command argument by argument in Python, which cost the HTTP server as much
+    CPU as the rest of the round trip (a request's merge passes ~20 arguments per shard it
+    touches). A script missing from Redis (restarted or flushed since it was loaded) runs again
+    through the script object, which loads it.
     """
-    commands = [_MULTI, *(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
-                          for keys, args in calls), _EXEC]
-    replies: list[Any] = await _transaction(redis, b"".join(commands), len(calls))
-    for i, reply in enumerate(replies):
-        if isinstance(reply, NoScriptError):
-            keys, args = calls[i]
-            replies[i] = await script(keys=keys, args=args)
-        elif isinstance(reply, Exception):
-            raise reply
-    return replies
+    packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+    try:
+        return await _command(redis, packed)
+    except NoScriptError:
+        return await script(keys=keys, args=args)
 
 
-_MULTI = hiredis.pack_command(("MULTI",))
-_EXEC = hiredis.pack_command(("EXEC",))
-
-
-async def _transaction(redis: Redis, packed: bytes, queued: int) -> list[Any]:
-    """Send a packed MULTI, ``queued`` commands and EXEC; EXEC's replies (an error among them as
-    an exception object, as redis-py's parser returns it)."""
+async def _command(redis: Redis, packed: bytes) -> Any:
+    """Send one packed command and read its reply (an error reply raises)."""
     pool = redis.connection_pool
     conn = await pool.get_connection()
     try:
         await conn.send_packed_command(packed)
-        for _ in range(queued + 1):  # +OK, then +QUEUED each (an error reply raises)
-            await conn.read_response()
-        replies = await conn.read_response()
+        return await conn.read_response()
+    except ResponseError:
+        raise  # the error reply was read whole: the connection is in step
     except BaseException:
-        await conn.disconnect()  # replies may be left unread on it
+        await conn.disconnect()  # its reply may be left unread on it
         raise
     finally:
         await pool.release(conn)
-    return cast(list[Any], replies)
 
 
 async def is_cluster(url: str, *, timeout_s: float = 5.0) -> bool:
@@ -283,27 +268,3 @@ async def run_script(
         reply, confirmed = await pipe.execute()
     wait.check(int(confirmed))
     return reply
-
-
-async def write_single(
-    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
-    wait: ReplicaWait,
-) -> list[Any]:
-    """Run ``script`` once per call in one MULTI/EXEC; ``WAIT`` after it on the same connection.
-
-    redis-py ends a transaction pipeline at EXEC, so MULTI and EXEC are sent as commands of a
-    plain pipeline (one connection, one round trip) to put ``WAIT`` behind them.
-    """
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.execute_command("MULTI")
-        for keys, args in calls:
-            await script(keys=keys, args=args, client=pipe)
-        pipe.execute_command("EXEC")
-        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
-        results = await pipe.execute()
-    wait.check(int(results[-1]))
-    replies: list[Any] = results[-2]
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies

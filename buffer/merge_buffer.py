@@ -23,10 +23,9 @@ from buffer.cluster import (
     RedisClient,
     ReplicaWait,
     register_script,
-    run_pipelined,
+    run_packed,
     run_script,
     write_shard,
-    write_single,
 )
 from buffer.entries import (
     INLINE_BYTES,
@@ -169,24 +168,27 @@ class MergeBuffer:
     async def write(self, writes: dict[int, ShardWrite]) -> dict[int, Written]:
         """Merge a request's events, one round trip.
 
-        A single Redis takes all shards in one MULTI/EXEC; a cluster takes each shard atomically
-        on its own master, concurrently (``buffer.cluster`` says why a retry is safe either way).
-        Each shard checks its learners' tombstones in the same step (see :class:`Written`).
+        A single Redis takes every shard in one script call; a cluster takes each shard
+        atomically on its own master, concurrently (``buffer.cluster`` says why a retry is safe
+        then). Each shard checks its learners' tombstones in the same step (see
+        :class:`Written`).
         """
         bucket = int(time.time()) // self.bucket_s
         order = sorted(writes)
-        calls = [self._merge_call(shard, writes[shard], bucket) for shard in order]
         results: list[Any]
-        redis = self.redis
         if self._masters is not None:
             masters = self._masters
-            results = list(await asyncio.gather(*(
+            calls = [self._merge_call({shard: writes[shard]}, bucket) for shard in order]
+            results = [r[0] for r in await asyncio.gather(*(
                 write_shard(masters, self._merge, keys, args, self.wait) for keys, args in calls
-            )))
-        elif self.wait.replicas:
-            results = await write_single(cast(Redis, redis), self._merge, calls, self.wait)
+            ))]
         else:
-            results = await run_pipelined(cast(Redis, redis), self._merge, calls)
+            keys, args = self._merge_call({shard: writes[shard] for shard in order}, bucket)
+            if self.wait.replicas:
+                results = await run_script(cast(Redis, self.redis), self._merge, keys, args,
+                                           self.wait)
+            else:
+                results = await run_packed(cast(Redis, self.redis), self._merge, keys, args)
         return {shard: _written(r) for shard, r in zip(order, results, strict=True)}
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -201,14 +203,11 @@ class MergeBuffer:
             await self._masters.aclose()
 
     def _merge_call(
-        self, shard: int, w: ShardWrite, bucket: int
+        self, writes: dict[int, ShardWrite], bucket: int
     ) -> tuple[list[str], list[bytes | int]]:
-        keys = [self.key(shard, "buf"), self.key(shard, "due"), self.key(shard, "erased")]
-        keys += [self.key(shard, f"ids:{bucket - i}") for i in range(self.n_buckets)]
-        for source in w.sources:  # insertion order == slot order
-            keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]
+        """``merge.lua``'s keys and arguments for ``writes``, its shards in the order given."""
+        keys: list[str] = []
         args: list[bytes | int] = [
-            encode_request(w.request),
             self.merge_window_ms,
             self.dedup_window_s + self.bucket_s,
             self.source_ttl_s,
@@ -218,6 +217,13 @@ class MergeBuffer:
             self.tail_cap,
             self.inline_bytes,
         ]
+        for shard, w in writes.items():
+            first = len(keys)
+            keys += [self.key(shard, "buf"), self.key(shard, "due"), self.key(shard, "erased")]
+            keys += [self.key(shard, f"ids:{bucket - i}") for i in range(self.n_buckets)]
+            for source in w.sources:  # insertion order == slot order
+                keys += [self.key(shard, f"sm:{source}"), self.key(shard, f"sr:{source}")]
+            args += [len(keys) - first, encode_request(w.request)]
         return keys, args
 
     def _lease_keys(self, shard: int) -> list[str]:

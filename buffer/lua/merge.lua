@@ -1,9 +1,12 @@
--- Merge one request's events for one shard into the buffer, atomically.
--- KEYS[1] buf hash (keyid -> msgpack entry), KEYS[2] due zset (keyid -> due ms),
--- KEYS[3] erased zset (user id -> erased_ms), KEYS[4 .. 3+NB] event-id dedup buckets (newest
--- first), then 2 keys per source (max seq, ring).
--- ARGV: payload, merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit, tail cap,
--- inline bytes (see read_chapter; 0: every chapter entry keeps its events in a tail key).
+-- Merge one request's events into the buffer, atomically: every shard the request touches, in
+-- one call (a single Redis), or one shard per call (a cluster, where each shard's keys live on
+-- their own master).
+-- KEYS: each shard's keys in turn: buf hash (keyid -> msgpack entry), due zset (keyid -> due ms),
+-- erased zset (user id -> erased_ms), NB event-id dedup buckets (newest first), then 2 keys per
+-- source (max seq, ring).
+-- ARGV: merge window ms, dedup ttl s, source ttl s, NB, ring bits, tail limit, tail cap, inline
+-- bytes (see read_chapter; 0: every chapter entry keeps its events in a tail key), then for each
+-- shard in turn: its number of keys, its payload.
 -- Every array's layout is a Struct of buffer/entries.py (positions are the fields in order):
 -- payload = MergeRequest {events, ops, users};
 -- events[i] = EventSlot {event_id, source_slot, seq, user_slot, ts};
@@ -11,79 +14,21 @@
 --          CourseOp {'k', event_index, keyid, urgent, CourseChange}.
 -- A course entry is CourseEntry {state, attempts, accepted_ms, enrollments[, resets, layout]}, a chapter entry is laid out as
 -- described at read_chapter; accepted_ms is when the key was first dirtied, for lag.
--- Returns {flags, pending, erased}: one char per event, '1' accepted, '0' duplicate or 'e'
--- refused (its learner was erased at or after its ts: it is neither stored nor remembered as
--- seen), the number of keys now pending in the shard (for the ingest's high-water check), and
--- {user, erased_ms, ...} of each learner with a refused event.
-local payload = cmsgpack.unpack(ARGV[1])
-local window = tonumber(ARGV[2])
-local dedup_ttl = tonumber(ARGV[3])
-local src_ttl = tonumber(ARGV[4])
-local nb = tonumber(ARGV[5])
-local ring = tonumber(ARGV[6])
-local tail_limit = tonumber(ARGV[7])
-local tail_cap = tonumber(ARGV[8])
-local inline_limit = tonumber(ARGV[9])
+-- Returns, for each shard in turn, {flags, pending, erased}: one char per event, '1' accepted,
+-- '0' duplicate or 'e' refused (its learner was erased at or after its ts: it is neither stored
+-- nor remembered as seen), the number of keys now pending in the shard (for the ingest's
+-- high-water check), and {user, erased_ms, ...} of each learner with a refused event.
+local window = tonumber(ARGV[1])
+local dedup_ttl = tonumber(ARGV[2])
+local src_ttl = tonumber(ARGV[3])
+local nb = tonumber(ARGV[4])
+local ring = tonumber(ARGV[5])
+local tail_limit = tonumber(ARGV[6])
+local tail_cap = tonumber(ARGV[7])
+local inline_limit = tonumber(ARGV[8])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local events, ops, users = payload[1], payload[2], payload[3] or {}
 
--- Tombstones first, checked in the same atomic step as the write: an event of an erased
--- learner at or before the erasure is refused, whenever the erasure happened.
-local erased_at, erased_raw, refused = {}, {}, {}
-if #users > 0 then
-  local scores = redis.call('ZMSCORE', KEYS[3], unpack(users))
-  for u = 1, #users do
-    if scores[u] then erased_at[u], erased_raw[u] = tonumber(scores[u]), scores[u] end
-  end
-end
-local ok = {}
-local ids, idx = {}, {}
-for i = 1, #events do
-  local e = events[i]
-  local at = erased_at[e[4] or 0]
-  if at ~= nil and e[5] <= at then
-    ok[i] = false
-    refused[i] = true
-  else
-    ok[i] = true
-    if e[2] == 0 then
-      ids[#ids + 1] = e[1]
-      idx[#idx + 1] = i
-    end
-  end
-end
-
--- Event-id dedup: one SMISMEMBER per bucket for the whole request, then within the request.
-if #ids > 0 then
-  for b = 0, nb - 1 do
-    local flags = redis.call('SMISMEMBER', KEYS[4 + b], unpack(ids))
-    for j = 1, #ids do
-      if flags[j] == 1 then ok[idx[j]] = false end
-    end
-  end
-  local fresh, seen = {}, {}
-  for j = 1, #ids do
-    local i = idx[j]
-    if ok[i] then
-      if seen[ids[j]] then ok[i] = false else
-        seen[ids[j]] = true
-        fresh[#fresh + 1] = ids[j]
-      end
-    end
-  end
-  if #fresh > 0 then
-    redis.call('SADD', KEYS[4], unpack(fresh))
-    redis.call('EXPIRE', KEYS[4], dedup_ttl)
-  end
-end
-
--- Source/seq dedup: highest seq per source plus a ring of the last `ring` seqs, a bitmap in
--- SETBIT's layout (bit i is bit 7 - i % 8 of byte i // 8). Each source's ring is read once per
--- request and written back once, so the work per event is a few bit operations in the script.
-local src_base = 4 + nb
-local nbytes = ring / 8
-local maxes, rings = {}, {}
 local function clear_bits(r, from, to)  -- the bits of seqs from..to, fewer than ring of them
   local x = from
   while x <= to do
@@ -97,42 +42,6 @@ local function clear_bits(r, from, to)  -- the bits of seqs from..to, fewer than
       x = x + 1
     end
   end
-end
-for i = 1, #events do
-  local e = events[i]
-  local s = e[2]
-  if s > 0 and not refused[i] then
-    local mkey, rkey = KEYS[src_base + 2 * (s - 1)], KEYS[src_base + 2 * (s - 1) + 1]
-    local m, r = maxes[s], rings[s]
-    if m == nil then
-      m = tonumber(redis.call('GET', mkey) or '0')
-      local raw = redis.call('GET', rkey) or ''
-      r = {string.byte(raw, 1, nbytes)}
-      for k = #r + 1, nbytes do r[k] = 0 end
-      rings[s] = r
-    end
-    local q = e[3]
-    local pos = q % ring
-    local byte, mask = math.floor(pos / 8) + 1, bit.rshift(0x80, pos % 8)
-    if q > m then
-      if q - m >= ring then
-        for k = 1, nbytes do r[k] = 0 end
-      else
-        clear_bits(r, m + 1, q - 1)
-      end
-      r[byte] = bit.bor(r[byte], mask)
-      m = q
-    elseif q > m - ring and bit.band(r[byte], mask) == 0 then
-      r[byte] = bit.bor(r[byte], mask)
-    else
-      ok[i] = false
-    end
-    maxes[s] = m
-  end
-end
-for s, m in pairs(maxes) do
-  redis.call('SET', KEYS[src_base + 2 * (s - 1)], m, 'EX', src_ttl)
-  redis.call('SET', KEYS[src_base + 2 * (s - 1) + 1], string.char(unpack(rings[s])), 'EX', src_ttl)
 end
 
 local function after(a_ts, a_id, b_ts, b_id)
@@ -192,7 +101,6 @@ end
 -- window) are the events read, sorted, and the oldest folded into the base down to tail_limit:
 -- memory per key stays bounded, and what was folded is summed, not logged.
 -- (Entries of earlier layouts are read as well and rewritten in these.)
-local tail_prefix = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 't:'
 
 local function be_bytes(n, width)  -- a non-negative integer below 2^53, big-endian
   local b = {}
@@ -245,12 +153,12 @@ local function note_latest(hdr, evs)  -- an inline entry's header learns its lat
   end
 end
 
-local function write_chapter(key, entry)
+local function write_chapter(buf, key, entry)
   local hdr = entry.hdr
   if entry.inline ~= nil then
     local evs = entry.inline .. table.concat(entry.add)
     if #evs <= inline_limit then
-      redis.call('HSET', KEYS[1], key, string.char(0x93) .. cmsgpack.pack(hdr[1]) ..
+      redis.call('HSET', buf, key, string.char(0x93) .. cmsgpack.pack(hdr[1]) ..
                  string.char(0xdd) .. be_bytes(hdr[5], 4) .. evs ..
                  string.char(0xcf) .. be_bytes(hdr[2], 8))
       return
@@ -266,7 +174,7 @@ local function write_chapter(key, entry)
   elseif #entry.add > 0 then
     redis.call('APPEND', entry.tkey, table.concat(entry.add))
   end
-  redis.call('HSET', KEYS[1], key, cmsgpack.pack(hdr))
+  redis.call('HSET', buf, key, cmsgpack.pack(hdr))
 end
 
 local function add_chapter_event(entry, ev)
@@ -332,58 +240,167 @@ local function add_course_event(entry, d)
   end
 end
 
-local entries, urgent = {}, {}
-for j = 1, #ops do
-  local op = ops[j]
-  if ok[op[2]] then
-    local key = op[3]
-    local entry = entries[key]
-    if entry == nil then
-      local raw = redis.call('HGET', KEYS[1], key)
-      if op[1] == 'c' then
-        entry = read_chapter(raw, now, tail_prefix .. key)
-        entry.chapter = true
-      elseif raw then
-        entry = cmsgpack.unpack(raw)
-      else
-        entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now, {}}
+-- One shard's part of the request: K its keys, in the order given at the top.
+local function merge_shard(K, payload)
+  local events, ops, users = payload[1], payload[2], payload[3] or {}
+
+  -- Tombstones first, checked in the same atomic step as the write: an event of an erased
+  -- learner at or before the erasure is refused, whenever the erasure happened.
+  local erased_at, erased_raw, refused = {}, {}, {}
+  if #users > 0 then
+    local scores = redis.call('ZMSCORE', K[3], unpack(users))
+    for u = 1, #users do
+      if scores[u] then erased_at[u], erased_raw[u] = tonumber(scores[u]), scores[u] end
+    end
+  end
+  local ok = {}
+  local ids, idx = {}, {}
+  for i = 1, #events do
+    local e = events[i]
+    local at = erased_at[e[4] or 0]
+    if at ~= nil and e[5] <= at then
+      ok[i] = false
+      refused[i] = true
+    else
+      ok[i] = true
+      if e[2] == 0 then
+        ids[#ids + 1] = e[1]
+        idx[#idx + 1] = i
       end
-      entries[key] = entry
     end
-    if op[1] == 'c' then add_chapter_event(entry, op[5]) else add_course_event(entry, op[5]) end
-    if op[4] then urgent[key] = true end
   end
-end
--- An urgent key also raises the shard's urgent flag: drain.lua then takes what is due at once,
--- however few keys that is (see the lingering there).
-local urgent_flag = string.sub(KEYS[1], 1, #KEYS[1] - 3) .. 'urgent'
-for key, entry in pairs(entries) do
-  if entry.chapter then
-    write_chapter(key, entry)
-  else
-    redis.call('HSET', KEYS[1], key, cmsgpack.pack(entry))
+
+  -- Event-id dedup: one SMISMEMBER per bucket for the whole request, then within the request.
+  if #ids > 0 then
+    for b = 0, nb - 1 do
+      local flags = redis.call('SMISMEMBER', K[4 + b], unpack(ids))
+      for j = 1, #ids do
+        if flags[j] == 1 then ok[idx[j]] = false end
+      end
+    end
+    local fresh, seen = {}, {}
+    for j = 1, #ids do
+      local i = idx[j]
+      if ok[i] then
+        if seen[ids[j]] then ok[i] = false else
+          seen[ids[j]] = true
+          fresh[#fresh + 1] = ids[j]
+        end
+      end
+    end
+    if #fresh > 0 then
+      redis.call('SADD', K[4], unpack(fresh))
+      redis.call('EXPIRE', K[4], dedup_ttl)
+    end
   end
-  if urgent[key] then
-    redis.call('ZADD', KEYS[2], 'LT', now, key)
-  else
-    redis.call('ZADD', KEYS[2], 'NX', now + window, key)
+
+  -- Source/seq dedup: highest seq per source plus a ring of the last `ring` seqs, a bitmap in
+  -- SETBIT's layout (bit i is bit 7 - i % 8 of byte i // 8). Each source's ring is read once per
+  -- request and written back once, so the work per event is a few bit operations in the script.
+  local src_base = 4 + nb
+  local nbytes = ring / 8
+  local maxes, rings = {}, {}
+  for i = 1, #events do
+    local e = events[i]
+    local s = e[2]
+    if s > 0 and not refused[i] then
+      local mkey, rkey = K[src_base + 2 * (s - 1)], K[src_base + 2 * (s - 1) + 1]
+      local m, r = maxes[s], rings[s]
+      if m == nil then
+        m = tonumber(redis.call('GET', mkey) or '0')
+        local raw = redis.call('GET', rkey) or ''
+        r = {string.byte(raw, 1, nbytes)}
+        for k = #r + 1, nbytes do r[k] = 0 end
+        rings[s] = r
+      end
+      local q = e[3]
+      local pos = q % ring
+      local byte, mask = math.floor(pos / 8) + 1, bit.rshift(0x80, pos % 8)
+      if q > m then
+        if q - m >= ring then
+          for k = 1, nbytes do r[k] = 0 end
+        else
+          clear_bits(r, m + 1, q - 1)
+        end
+        r[byte] = bit.bor(r[byte], mask)
+        m = q
+      elseif q > m - ring and bit.band(r[byte], mask) == 0 then
+        r[byte] = bit.bor(r[byte], mask)
+      else
+        ok[i] = false
+      end
+      maxes[s] = m
+    end
   end
+  for s, m in pairs(maxes) do
+    redis.call('SET', K[src_base + 2 * (s - 1)], m, 'EX', src_ttl)
+    redis.call('SET', K[src_base + 2 * (s - 1) + 1], string.char(unpack(rings[s])), 'EX', src_ttl)
+  end
+  local tail_prefix = string.sub(K[1], 1, #K[1] - 3) .. 't:'
+
+  local entries, urgent = {}, {}
+  for j = 1, #ops do
+    local op = ops[j]
+    if ok[op[2]] then
+      local key = op[3]
+      local entry = entries[key]
+      if entry == nil then
+        local raw = redis.call('HGET', K[1], key)
+        if op[1] == 'c' then
+          entry = read_chapter(raw, now, tail_prefix .. key)
+          entry.chapter = true
+        elseif raw then
+          entry = cmsgpack.unpack(raw)
+        else
+          entry = {{-1, '', '', -1, '', -1, '', -1, ''}, {}, now, {}}
+        end
+        entries[key] = entry
+      end
+      if op[1] == 'c' then add_chapter_event(entry, op[5]) else add_course_event(entry, op[5]) end
+      if op[4] then urgent[key] = true end
+    end
+  end
+  -- An urgent key also raises the shard's urgent flag: drain.lua then takes what is due at once,
+  -- however few keys that is (see the lingering there).
+  local urgent_flag = string.sub(K[1], 1, #K[1] - 3) .. 'urgent'
+  for key, entry in pairs(entries) do
+    if entry.chapter then
+      write_chapter(K[1], key, entry)
+    else
+      redis.call('HSET', K[1], key, cmsgpack.pack(entry))
+    end
+    if urgent[key] then
+      redis.call('ZADD', K[2], 'LT', now, key)
+    else
+      redis.call('ZADD', K[2], 'NX', now + window, key)
+    end
+  end
+
+  if next(urgent) ~= nil then redis.call('SET', urgent_flag, 1) end
+
+  local out, named, erased = {}, {}, {}
+  for i = 1, #events do
+    if refused[i] then
+      out[i] = 'e'
+      local u = events[i][4]
+      if not named[u] then
+        named[u] = true
+        erased[#erased + 1] = users[u]
+        erased[#erased + 1] = erased_raw[u]
+      end
+    else
+      out[i] = ok[i] and '1' or '0'
+    end
+  end
+  return {table.concat(out), redis.call('ZCARD', K[2]), erased}
 end
 
-if next(urgent) ~= nil then redis.call('SET', urgent_flag, 1) end
-
-local out, named, erased = {}, {}, {}
-for i = 1, #events do
-  if refused[i] then
-    out[i] = 'e'
-    local u = events[i][4]
-    if not named[u] then
-      named[u] = true
-      erased[#erased + 1] = users[u]
-      erased[#erased + 1] = erased_raw[u]
-    end
-  else
-    out[i] = ok[i] and '1' or '0'
-  end
+local results, first = {}, 1
+for s = 1, (#ARGV - 8) / 2 do
+  local n = tonumber(ARGV[7 + 2 * s])
+  local K = {}
+  for k = 1, n do K[k] = KEYS[first + k - 1] end
+  first = first + n
+  results[s] = merge_shard(K, cmsgpack.unpack(ARGV[8 + 2 * s]))
 end
-return {table.concat(out), redis.call('ZCARD', KEYS[2]), erased}
+return results

@@ -1,4 +1,4 @@
-"""The ingest's write runs the merge script by its hash in one MULTI/EXEC, and loads it again
+"""The ingest's write runs the merge script by its hash, once for all shards, and loads it again
 when Redis lost it (a restart or a ``SCRIPT FLUSH``), storing every event once."""
 
 from __future__ import annotations
@@ -53,3 +53,20 @@ async def test_a_lost_script_is_loaded_again_and_no_write_asks_whether_it_exists
     assert "cmdstat_script|exists" not in stats and "cmdstat_script" not in stats
     assert stats["cmdstat_script|load"]["calls"] == 3  # once after each loss
     assert stats["cmdstat_evalsha"]["calls"] >= 5
+
+
+async def test_a_request_over_several_shards_is_one_script_call(redis: Redis) -> None:
+    buffer = MergeBuffer(redis, shards=SHARDS, merge_window_ms=2000, dedup_window_s=3600,
+                         lease_s=30)
+    users = [f"u{i}" for i in range(12)]
+    await buffer.write(request("a", users[:1]))  # the script loaded
+    await redis.config_resetstat()
+    writes = request("b", users)
+    written = await buffer.write(writes)
+    assert len(written) == len(writes) > 1
+    assert all(w.flags == "1" * len(writes[s].indexes) for s, w in written.items())
+    for shard, w in written.items():
+        assert w.pending == await redis.zcard(buffer.key(shard, "due"))
+    stats = await redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert "cmdstat_multi" not in stats
