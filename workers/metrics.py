@@ -6,13 +6,56 @@ figures also reach Redis through ``monitoring.fleet`` so ``/v1/alerts`` can judg
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from aggregator.apply import ApplyResult
 from monitoring.fleet import LAG_BUCKETS
+
+
+class BatchHistogram(Collector):
+    """A Prometheus histogram observed a batch of values at a time.
+
+    The event lag is observed once per applied key, hundreds per batch: ``Histogram.observe``
+    takes a lock and walks the buckets for each value, which cost the workers ~2 % of their
+    CPU. Exposed as an ordinary histogram (``_bucket``, ``_count``, ``_sum``).
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float],
+                 registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._bounds = sorted(float(b) for b in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one: above every bound
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        counts, bounds = self._counts, self._bounds
+        total = 0.0
+        with self._lock:
+            for v in values:
+                counts[bisect_left(bounds, v)] += 1  # the first bound >= v: le is inclusive
+                total += v
+            self._sum += total
+
+    def collect(self) -> list[Metric]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, n in zip([*self._bounds, float("inf")], counts, strict=True):
+            cumulative += n
+            buckets.append((floatToGoString(bound), cumulative))
+        return [HistogramMetricFamily(self.name, self.documentation, buckets=buckets,
+                                      sum_value=total)]
 
 
 @dataclass(frozen=True)
@@ -23,7 +66,7 @@ class WorkerMetrics:
     flush_errors: Counter
     flush_retries: Counter
     heartbeat: Gauge
-    event_lag: Histogram
+    event_lag: BatchHistogram
     rows_written: Counter
     ledger_skips: Counter
     dead_lettered: Counter
@@ -54,7 +97,7 @@ class WorkerMetrics:
                 "Transient apply failures retried in place (deadlock, lost connection, …)",
                 registry=r,
             ),
-            event_lag=Histogram(
+            event_lag=BatchHistogram(
                 "waymark_event_lag_seconds",
                 "From an entry's first accepted event to its commit in PostgreSQL",
                 buckets=LAG_BUCKETS, registry=r,
