@@ -68,19 +68,13 @@ STORED_TAIL_LIMIT = 4
 """Unfolded events kept in a chapter row whose log is complete (a late completion among them
 merges without reading the log)."""
 
-# The chapter rows of a statement travel as one jsonb parameter, an array of rows (``_json_rows``,
-# the columns in the order of _INSERT_CHAPTERS): asyncpg encodes an array parameter element by
-# element in Python, which cost the apply step more than PostgreSQL spends reading the same rows
-# from jsonb. Timestamps travel as epoch ms, the state as base64.
 _INSERT_CHAPTERS = """
 INSERT INTO chapter_progress AS t (user_id, course_id, chapter_id, progress, completed,
     completed_at, position_s, time_spent_ms, first_activity_at, last_activity_at, state,
     log_complete, has_fact)
-SELECT r->>0, r->>1, r->>2, (r->>3)::float8, (r->>4)::bool, to_timestamp((r->>5)::float8 / 1000),
-       (r->>6)::float8, (r->>7)::int8, to_timestamp((r->>8)::float8 / 1000),
-       to_timestamp((r->>9)::float8 / 1000), decode(r->>10, 'base64'), (r->>11)::bool,
-       (r->>12)::bool
-FROM jsonb_array_elements($1::jsonb) r
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[],
+                     $6::timestamptz[], $7::float8[], $8::int8[], $9::timestamptz[],
+                     $10::timestamptz[], $11::bytea[], $12::bool[], $13::bool[])
 ORDER BY 1, 2, 3
 ON CONFLICT DO NOTHING
 RETURNING t.user_id, t.course_id, t.chapter_id
@@ -91,10 +85,10 @@ RETURNING t.user_id, t.course_id, t.chapter_id
 _LOCK_CHAPTERS = """
 SELECT cp.user_id, cp.course_id, cp.chapter_id, cp.state, cp.completed, cp.log_complete,
        cp.has_fact
-FROM jsonb_array_elements($1::jsonb) AS k
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, chapter_id)
 CROSS JOIN LATERAL (
     SELECT * FROM chapter_progress t
-    WHERE t.user_id = k->>0 AND t.course_id = k->>1 AND t.chapter_id = k->>2
+    WHERE t.user_id = k.user_id AND t.course_id = k.course_id AND t.chapter_id = k.chapter_id
     FOR UPDATE
 ) cp
 """
@@ -109,13 +103,16 @@ CROSS JOIN LATERAL (
 ) cp
 """
 _UPDATE_CHAPTERS = """
-UPDATE chapter_progress t SET progress = (r->>3)::float8, completed = (r->>4)::bool,
-    completed_at = to_timestamp((r->>5)::float8 / 1000), position_s = (r->>6)::float8,
-    time_spent_ms = (r->>7)::int8, first_activity_at = to_timestamp((r->>8)::float8 / 1000),
-    last_activity_at = to_timestamp((r->>9)::float8 / 1000), state = decode(r->>10, 'base64'),
-    log_complete = (r->>11)::bool, has_fact = (r->>12)::bool, updated_at = now()
-FROM jsonb_array_elements($1::jsonb) r
-WHERE t.user_id = r->>0 AND t.course_id = r->>1 AND t.chapter_id = r->>2
+UPDATE chapter_progress t SET progress = u.progress, completed = u.completed,
+    completed_at = u.completed_at, position_s = u.position_s, time_spent_ms = u.time_ms,
+    first_activity_at = u.first_at, last_activity_at = u.last_at, state = u.state,
+    log_complete = u.log_complete, has_fact = u.has_fact, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::timestamptz[],
+            $7::float8[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::bytea[],
+            $12::bool[], $13::bool[])
+     AS u(user_id, course_id, chapter_id, progress, completed, completed_at, position_s,
+          time_ms, first_at, last_at, state, log_complete, has_fact)
+WHERE t.user_id = u.user_id AND t.course_id = u.course_id AND t.chapter_id = u.chapter_id
 """
 
 _FACTS = """
@@ -126,18 +123,7 @@ JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(user_id, course_id, chapter
 """
 
 _encode = msgspec.msgpack.Encoder().encode
-_json = msgspec.json.Encoder().encode
 _decode_state = msgspec.msgpack.Decoder(ChapterState).decode
-
-
-def _json_rows(rows: Iterable[Any]) -> str:
-    """Rows (tuples or lists) as one jsonb parameter."""
-    return _json(list(rows)).decode()
-
-
-def _ms(ms: int | None) -> int | None:
-    """Epoch ms as the rows carry it: no time is null."""
-    return None if ms is None or ms == NONE_TS else ms
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:
@@ -170,7 +156,7 @@ class _Row:
 
 
 _Out = tuple[Any, ...]
-"""A chapter row as written: the thirteen columns of ``_INSERT_CHAPTERS``, times in epoch ms."""
+"""A chapter row as written: the key, then the twelve values of ``_UPDATE_CHAPTERS``."""
 
 
 async def apply_chapters(
@@ -189,12 +175,13 @@ async def apply_chapters(
     """
     refacted = set(refacted)
     keys = sorted(set(incoming) | refacted)
-    rows = await _lock(conn, _LOCK_CHAPTERS, keys)
+    rows = await _lock(conn, _LOCK_CHAPTERS, [[k[i] for k in keys] for i in range(3)])
     if incoming:
         await event_log.append(conn, {k: incoming[k].tail for k in sorted(incoming)})
     moved = sorted(p for p, (_, changed) in resets.items() if changed)
     if moved:
-        found = await _lock_reset(conn, moved)
+        found = await _lock(conn, _LOCK_RESET_CHAPTERS, [[p[0] for p in moved],
+                                                         [p[1] for p in moved]])
         rows = found | rows
     created = {k for k in keys if k not in rows}
     rows.update((k, _Row.fresh()) for k in created)
@@ -205,29 +192,24 @@ async def apply_chapters(
     if created:
         fresh = [out[k] for k in sorted(created)]
         inserted = {(r[0], r[1], r[2]) for r in await conn.fetch(
-            _INSERT_CHAPTERS, _json_rows(o[0] for o in fresh))}
+            _INSERT_CHAPTERS, *[[o[0][i] for o in fresh] for i in range(3)],
+            *[[o[0][i] for o in fresh] for i in range(3, 13)])}
         raced = created - inserted
         if raced:
-            again = await _lock(conn, _LOCK_CHAPTERS, sorted(raced))
+            again = await _lock(conn, _LOCK_CHAPTERS,
+                                [[k[i] for k in sorted(raced)] for i in range(3)])
             out.update(await _merge_rows(conn, again, incoming, resets, refacted, rule))
         created = inserted
     events.extend(e for _, e in (out[k] for k in sorted(out)) if e is not None)
     update = [out[k][0] for k in sorted(out) if k not in created]
     if update:
-        await conn.execute(_UPDATE_CHAPTERS, _json_rows(update))
+        await conn.execute(_UPDATE_CHAPTERS, *[[r[i] for r in update] for i in range(13)])
 
 
-async def _lock(conn: Conn, query: str, keys: list[ChapterKey]) -> dict[ChapterKey, _Row]:
-    if not keys:
+async def _lock(conn: Conn, query: str, cols: list[list[str]]) -> dict[ChapterKey, _Row]:
+    if not cols[0]:
         return {}
-    return {(r[0], r[1], r[2]): _Row.stored(r)
-            for r in await conn.fetch(query, _json_rows(keys))}
-
-
-async def _lock_reset(conn: Conn, pairs: list[Pair]) -> dict[ChapterKey, _Row]:
-    """Every chapter row of these (user, course) pairs, locked in key order."""
-    rows = await conn.fetch(_LOCK_RESET_CHAPTERS, [p[0] for p in pairs], [p[1] for p in pairs])
-    return {(r[0], r[1], r[2]): _Row.stored(r) for r in rows}
+    return {(r[0], r[1], r[2]): _Row.stored(r) for r in await conn.fetch(query, *cols)}
 
 
 async def _merge_rows(
@@ -279,8 +261,8 @@ async def _merge_rows(
                     or (new is not None and chapter_has_fact(new)))
         s = summarize_chapter(state)
         out[key] = ((
-            *key, s.progress, s.completed, _ms(s.completed_at), s.position_s, s.time_ms,
-            _ms(s.first_ts), _ms(s.last_ts), _encode(state), complete[key], has_fact,
+            *key, s.progress, s.completed, ms_to_dt(s.completed_at), s.position_s, s.time_ms,
+            ms_to_dt(s.first_ts), ms_to_dt(s.last_ts), _encode(state), complete[key], has_fact,
         ), _chapter_event(key, s) if s.completed != rows[key].completed else None)
     return out
 
