@@ -35,3 +35,15 @@ def test_the_apply_cost_harness_reports_both_sides_per_row() -> None:
     assert (first["keys_per_batch"], second["keys_per_batch"]) == (16, 40)
     assert first["rows"] == 80 and second["rows"] == 80
     assert first["python_cpu_us_per_row"] > 0 and first["postgres_cpu_us_per_row"] > 0
+
+
+def test_the_merge_cost_harness_reports_redis_and_client_cpu_per_event() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.merge_cost", "--requests", "40", "--events", "20"],
+        check=True, timeout=240, capture_output=True, text=True,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["requests"] == 40 and report["events_per_request"] == 20
+    assert report["shards_per_request"] > 1  # the requests span shards, as the heartbeat's do
+    assert report["merge_redis_cpu_us_per_event"] > 0
+    assert report["merge_client_cpu_us_per_event"] > 0
