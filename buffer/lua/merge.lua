@@ -29,7 +29,9 @@ local inline_limit = tonumber(ARGV[8])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local function clear_bits(r, from, to)  -- the bits of seqs from..to, fewer than ring of them
+-- A source's ring of recent seqs (see the source/seq dedup in merge_shard): clear the bits of
+-- seqs from..to, fewer than ring of them.
+local function clear_bits(r, from, to)
   local x = from
   while x <= to do
     local p = x % ring
