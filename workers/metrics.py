@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from aggregator.apply import ApplyResult
 from monitoring.fleet import LAG_BUCKETS
@@ -53,7 +52,7 @@ class BatchHistogram(Collector):
         cumulative, buckets = 0, []
         for bound, n in zip([*self._bounds, float("inf")], counts, strict=True):
             cumulative += n
-            buckets.append((floatToGoString(bound), cumulative))
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
         return [HistogramMetricFamily(self.name, self.documentation, buckets=buckets,
                                       sum_value=total)]
 
