@@ -3,9 +3,9 @@
 One definition, as msgspec ``array_like`` Structs: a Struct's fields, in order, are the positions
 of the msgpack array the scripts read and write (``lua/merge.lua`` names the same positions in
 its comments). The ingest encodes a :class:`MergeRequest` per shard; ``merge.lua`` folds it into
-chapter and course entries; ``drain.lua`` hands a worker each entry as a :class:`DrainedChapter`
-or a :class:`CourseEntry`; the apply step decodes them with :func:`decode_chapter` and
-:func:`decode_course`.
+chapter and course entries; ``drain.lua`` hands a worker each entry as an
+:class:`InlineChapter`, a :class:`DrainedChapter` or a :class:`CourseEntry`; the apply step
+decodes them with :func:`decode_chapter` and :func:`decode_course`.
 
 Versions: ``ENTRY_FORMAT`` names the layout written now. A drained chapter of format 1 was one
 flat array ``[header, *events]`` (and before it ``[base, events, accepted_ms]``); batches in

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from buffer.fold import PROGRESS, TailEvent
 from buffer.keys import keyid
@@ -70,3 +71,27 @@ async def test_a_request_over_several_shards_is_one_script_call(redis: Redis) ->
     stats = await redis.info("commandstats")
     assert stats["cmdstat_evalsha"]["calls"] == 1
     assert "cmdstat_multi" not in stats
+
+
+async def test_a_redis_out_of_memory_refuses_a_request_over_several_shards_whole(
+    redis: Redis,
+) -> None:
+    """Redis refuses a script's first write when it is over ``maxmemory``, so the one merge call
+    of a request stores nothing in any shard, and the error reaches the caller (a 503)."""
+    buffer = MergeBuffer(redis, shards=SHARDS, merge_window_ms=2000, dedup_window_s=3600,
+                         lease_s=30)
+    users = [f"u{i}" for i in range(12)]
+    await buffer.write(request("a", users[:1]))  # the script loaded
+    await redis.flushdb()
+    policy = await redis.config_get("maxmemory-policy")
+    await redis.config_set("maxmemory-policy", "noeviction")
+    await redis.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(ResponseError, match="maxmemory"):
+            await buffer.write(request("b", users))
+    finally:
+        await redis.config_set("maxmemory", 0)
+        await redis.config_set("maxmemory-policy", policy["maxmemory-policy"])
+    assert await redis.dbsize() == 0
+    retried = await buffer.write(request("b", users))  # the retry stores every event, once
+    assert "".join(w.flags for w in retried.values()) == "1" * len(users)
