@@ -3,7 +3,9 @@
 The HTTP server, the workers and the monitor each open the same three things — a Redis client,
 a PostgreSQL pool and the merge buffer over that client — with the settings of the process;
 they differ only in pool size, statement timeout and how fast a Redis call may fail. Each is
-closed in reverse order of creation when the process stops.
+closed in reverse order of creation when the process stops. Opening the buffer checks
+``WAYMARK_SHARDS`` against the count the buffer in Redis was written with (``buffer.layout``):
+a mismatch while the buffer holds keys is a :class:`SettingsError`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import msgspec
+import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -22,8 +25,11 @@ from aggregator.db import close_pool
 from aggregator.db import create_pool as create_pg_pool
 from aggregator.signing import CertificateSigner, load_signer
 from buffer.cluster import RedisClient, ReplicaWait, SafeCluster, is_cluster
+from buffer.layout import ShardCountMismatch, claim_shard_count
 from buffer.merge_buffer import MergeBuffer
 from waymark.settings import Settings, SettingsError
+
+log = structlog.get_logger()
 
 FAST_REDIS_TIMEOUT_S = 1.0
 """An HTTP server answers 503 within about a second when Redis is away."""
@@ -117,6 +123,7 @@ async def open_backends(
             "the job queue (arq runs MULTI/EXEC over keys a cluster keeps on different nodes)"
         )
     try:
+        await _claim_shards(redis, settings.shards)
         pool = await create_pg_pool(
             settings.database_url, max_size=pool_size, statement_timeout_ms=statement_timeout_ms
         )
@@ -130,3 +137,13 @@ async def open_backends(
             await close_pool(pool)
     finally:
         await redis.aclose()
+
+
+async def _claim_shards(redis: RedisClient, shards: int) -> None:
+    """Check ``WAYMARK_SHARDS`` against the buffer's recorded count (``buffer.layout``)."""
+    try:
+        replaced = await claim_shard_count(redis, shards)
+    except ShardCountMismatch as e:
+        raise SettingsError(str(e)) from e
+    if replaced is not None:
+        log.warning("buffer_shards_changed", was=replaced, now=shards)

@@ -36,7 +36,7 @@ from aggregator import ledger, path_progress
 from aggregator.achievement_backfill import backfill
 from aggregator.recompute import recompute_catalog
 from aggregator.statistics import analyze_new_tables
-from waymark.settings import Settings
+from waymark.settings import Settings, SettingsError
 from workers.context import CONFIG, STATE, WorkerConfig, WorkerState, close_state, open_state, state
 from workers.flush import PoisonPending
 from workers.metrics import WorkerMetrics
@@ -252,7 +252,8 @@ async def _run_until_signal(
     No new job starts; running flush jobs finish the batch in hand and drain no more; what is
     still running at the deadline is cancelled and its leased batches released at once, so
     another worker takes them without waiting for the lease to expire. If the worker loop
-    itself fails (Redis gone), it is started again after a pause instead of ending the process.
+    itself fails (Redis gone), it is started again after a pause instead of ending the process;
+    a :class:`SettingsError` at start-up (``WAYMARK_SHARDS`` against the buffer's) ends it.
     """
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -265,10 +266,12 @@ async def _run_until_signal(
         main = asyncio.create_task(worker.async_run())
         stop = asyncio.create_task(stopping.wait())
         await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
-        failed = main.done() and not main.cancelled() and main.exception() is not None
+        error = main.exception() if main.done() and not main.cancelled() else None
         await _stop_worker(worker, main, stop, settings.shutdown_s)
-        if failed and not stopping.is_set():
-            log.warning("worker_loop_failed", error=repr(main.exception()), restart_in_s=pause)
+        if isinstance(error, SettingsError):
+            raise error  # a setting to fix (WAYMARK_SHARDS): starting again would not help
+        if error is not None and not stopping.is_set():
+            log.warning("worker_loop_failed", error=repr(error), restart_in_s=pause)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), pause)
             pause = min(pause * 2, 10.0)
