@@ -14,8 +14,10 @@ from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from buffer.keys import shard_key
+from buffer.layout import SHARDS_KEY
 from devstack.cluster import LocalCluster
 from ingest.app import SERVER_OPTIONS, create_app
+from tests.buffer.test_shard_count import write_events
 from tests.helpers import CATALOG, auth, event
 from tests.integration.test_merge_property import assert_reference_state
 from tests.pipeline import Pipeline
@@ -133,3 +135,17 @@ async def test_a_cluster_without_a_queue_redis_is_refused_at_start_with_a_clear_
     with pytest.raises(SettingsError, match="WAYMARK_QUEUE_REDIS_URL"):
         async with open_backends(bare):
             pass
+
+
+async def test_the_shard_count_is_checked_on_a_cluster_too(settings: Settings) -> None:
+    async with open_backends(settings) as backends:
+        await write_events(backends.buffer, [f"u{i}" for i in range(12)])
+    with pytest.raises(SettingsError, match=f"written with {settings.shards} shards"):
+        async with open_backends(settings.replace(shards=settings.shards * 2)):
+            pass
+    async with open_backends(settings) as backends:
+        for shard in range(settings.shards):
+            while (batch := await backends.buffer.drain(shard, 100)) is not None:
+                await backends.buffer.ack(batch)
+    async with open_backends(settings.replace(shards=settings.shards * 2)) as backends:
+        assert await backends.redis.get(SHARDS_KEY) == str(settings.shards * 2).encode()
